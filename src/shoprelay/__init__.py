@@ -1,0 +1,1 @@
+"""shoprelay: Shopify and ShipStation data into Klaviyo."""

@@ -1,0 +1,3 @@
+from shoprelay.cli.main import app
+
+app()

@@ -1,0 +1,129 @@
+"""Settings: environment variables, a `.env` file, and `NAME_FILE` secrets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shoprelay.errors import ConfigError
+
+SECRET_NAMES = (
+    "SHOPIFY_WEBHOOK_SECRET",
+    "SHOPIFY_WEBHOOK_SECRET_PREVIOUS",
+    "SHOPIFY_API_KEY",
+    "KLAVIYO_PRIVATE_API_KEY",
+    "SHIPSTATION_API_KEY",
+    "SHIPSTATION_API_SECRET",
+)
+
+
+class Settings(BaseSettings):
+    """Everything shoprelay reads from its environment, loaded once by the CLI."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True
+    )
+
+    SHOPIFY_WEBHOOK_SECRET: SecretStr | None = None
+    SHOPIFY_WEBHOOK_SECRET_PREVIOUS: SecretStr | None = None
+    SHOPIFY_API_KEY: SecretStr | None = None
+    SHOPIFY_MAX_BODY_BYTES: int = Field(default=2_000_000, gt=0)
+
+    KLAVIYO_PRIVATE_API_KEY: SecretStr | None = None
+    KLAVIYO_API_URL: str = "https://a.klaviyo.com"
+    KLAVIYO_REVISION: str = "2026-07-15"
+    KLAVIYO_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0)
+    KLAVIYO_BULK: bool = True
+    KLAVIYO_BULK_THRESHOLD: int = Field(default=20, ge=1)
+
+    DATABASE_URL: str = "sqlite+aiosqlite:///shoprelay.db"
+
+    DELIVERY_MAX_ATTEMPTS: int = Field(default=8, ge=1)
+    DELIVERY_MAX_AGE_SECONDS: float = Field(default=72 * 3600, gt=0)
+    DELIVERY_BACKOFF_BASE_SECONDS: float = Field(default=1.0, gt=0)
+    DELIVERY_BACKOFF_CAP_SECONDS: float = Field(default=600.0, gt=0)
+    DELIVERY_LEASE_SECONDS: float = Field(default=60.0, gt=0)
+    DELIVERY_AUTH_PROBE_SECONDS: float = Field(default=60.0, gt=0)
+
+    METRIC_PLACED_ORDER: str = "Placed Order"
+    METRIC_ORDERED_PRODUCT: str = "Ordered Product"
+    METRIC_FULFILLED_ORDER: str = "Fulfilled Order"
+    METRIC_CANCELLED_ORDER: str = "Cancelled Order"
+    METRIC_REFUNDED_ORDER: str = "Refunded Order"
+    METRIC_STARTED_CHECKOUT: str = "Started Checkout"
+
+    SHIPSTATION_API_KEY: SecretStr | None = None
+    SHIPSTATION_API_SECRET: SecretStr | None = None
+    SHIPSTATION_API_URL: str = "https://ssapi.shipstation.com"
+    SHIPSTATION_POLL_INTERVAL: float = Field(default=1800.0, gt=0)
+    SHIPSTATION_BACKFILL_DAYS: int = Field(default=90, ge=0)
+    # V1 orders carry no currency: it is the account's.
+    SHIPSTATION_CURRENCY: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+    LOG_LEVEL: str = "INFO"
+    LOG_FORMAT: str = "console"
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _known_backend(cls, url: str) -> str:
+        if not url.startswith(("sqlite", "postgresql")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return url
+
+    @field_validator("KLAVIYO_API_URL", "SHIPSTATION_API_URL")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return url.rstrip("/")
+
+    @field_validator("LOG_FORMAT")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value not in {"console", "json"}:
+            raise ValueError("must be 'console' or 'json'")
+        return value
+
+    @property
+    def shopify_secrets(self) -> list[bytes]:
+        """Current webhook secret first, then the previous one during rotation."""
+        found = [self.SHOPIFY_WEBHOOK_SECRET, self.SHOPIFY_WEBHOOK_SECRET_PREVIOUS]
+        return [s.get_secret_value().encode() for s in found if s is not None]
+
+    @property
+    def shipstation_enabled(self) -> bool:
+        return self.SHIPSTATION_API_KEY is not None and self.SHIPSTATION_API_SECRET is not None
+
+
+def _secrets_from_files(environ: dict[str, str]) -> dict[str, Any]:
+    """Read `NAME_FILE` paths, the Docker and Kubernetes way of passing secrets."""
+    found: dict[str, Any] = {}
+    for name in SECRET_NAMES:
+        path = environ.get(f"{name}_FILE")
+        if not path:
+            continue
+        try:
+            found[name] = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE: cannot read the file ({exc.strerror})") from None
+    return found
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Load settings, turning any problem into one ConfigError that names the variable."""
+    env = dict(os.environ if environ is None else environ)
+    values = _secrets_from_files(env) | overrides
+    try:
+        if environ is None:
+            return Settings(**values)
+        # An explicit environment replaces os.environ; the .env file still applies.
+        return Settings(**({k: v for k, v in env.items() if k in Settings.model_fields} | values))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or "settings"
+        # Never echo the input: for a secret, the input is the secret.
+        raise ConfigError(f"{name}: {first['msg']}") from None
