@@ -1,0 +1,165 @@
+"""The dead-letter queue: record, list, show, requeue and purge."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shoprelay.store.database import Store
+from shoprelay.store.outbox import Status
+from shoprelay.store.schema import dead_letters, outbox
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    origin: str  # "delivery" | "webhook" | "source"
+    source: str
+    reason: str
+    detail: str | None
+    pointer: str | None
+    status_code: int | None
+    topic: str | None
+    scope: str | None
+    outbox_id: int | None
+    created_at: float
+    replayed_at: float | None
+    payload: bytes | None = None
+    body: str | None = None  # the outbox item's JSON, for delivery dead letters
+
+    def summary(self) -> dict[str, Any]:
+        """What `dlq list` shows: ids, reasons and places, no customer data."""
+        return {
+            "id": self.id,
+            "origin": self.origin,
+            "source": self.source,
+            "topic": self.topic,
+            "reason": self.reason,
+            "status_code": self.status_code,
+            "pointer": self.pointer,
+            "created_at": self.created_at,
+            "replayed_at": self.replayed_at,
+        }
+
+
+async def record(
+    conn: AsyncConnection,
+    *,
+    origin: str,
+    source: str,
+    reason: str,
+    now: float,
+    detail: str | None = None,
+    topic: str | None = None,
+    scope: str | None = None,
+    payload: bytes | None = None,
+) -> int:
+    """Keep something verified but unprocessable, with its reason, for a person to see."""
+    result = await conn.execute(
+        dead_letters.insert()
+        .values(
+            origin=origin,
+            source=source,
+            reason=reason,
+            detail=detail,
+            topic=topic,
+            scope=scope,
+            payload=payload,
+            created_at=now,
+        )
+        .returning(dead_letters.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def _dead_letter(row: Any, *, full: bool) -> DeadLetter:
+    return DeadLetter(
+        id=row.id,
+        origin=row.origin,
+        source=row.source,
+        reason=row.reason,
+        detail=row.detail,
+        pointer=row.pointer,
+        status_code=row.status_code,
+        topic=row.topic,
+        scope=row.scope,
+        outbox_id=row.outbox_id,
+        created_at=row.created_at,
+        replayed_at=row.replayed_at,
+        payload=row.payload if full else None,
+        body=row.body if full else None,
+    )
+
+
+def _select() -> Any:
+    return select(dead_letters, outbox.c.body).outerjoin(
+        outbox, outbox.c.id == dead_letters.c.outbox_id
+    )
+
+
+async def list_open(
+    conn: AsyncConnection,
+    *,
+    since: float | None = None,
+    limit: int | None = 100,
+    include_replayed: bool = False,
+) -> list[DeadLetter]:
+    """Dead letters, newest first; by default only those not yet replayed."""
+    query = _select().order_by(dead_letters.c.id.desc())
+    if not include_replayed:
+        query = query.where(dead_letters.c.replayed_at.is_(None))
+    if since is not None:
+        query = query.where(dead_letters.c.created_at >= since)
+    if limit is not None:
+        query = query.limit(limit)
+    return [_dead_letter(row, full=False) for row in (await conn.execute(query)).all()]
+
+
+async def get(conn: AsyncConnection, ids: Sequence[int]) -> list[DeadLetter]:
+    query = _select().where(dead_letters.c.id.in_(ids)).order_by(dead_letters.c.id)
+    return [_dead_letter(row, full=True) for row in (await conn.execute(query)).all()]
+
+
+async def count_open(conn: AsyncConnection) -> int:
+    query = select(func.count()).where(dead_letters.c.replayed_at.is_(None))
+    return int((await conn.execute(query)).scalar() or 0)
+
+
+async def requeue_deliveries(
+    conn: AsyncConnection, letters: Sequence[DeadLetter], now: float
+) -> int:
+    """Send dead-lettered outbox items again, with a fresh attempt budget."""
+    ids = [letter.outbox_id for letter in letters if letter.outbox_id is not None]
+    if not ids:
+        return 0
+    result = await conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(ids), outbox.c.status == Status.DEAD_LETTERED)
+        .values(status=Status.PENDING, attempts=0, available_at=now, created_at=now)
+    )
+    await mark_replayed(conn, [letter.id for letter in letters], now)
+    return result.rowcount
+
+
+async def mark_replayed(conn: AsyncConnection, ids: Sequence[int], now: float) -> None:
+    await conn.execute(
+        update(dead_letters).where(dead_letters.c.id.in_(ids)).values(replayed_at=now)
+    )
+
+
+async def purge(
+    store: Store, *, ids: Sequence[int] | None = None, before: float | None = None
+) -> int:
+    """Delete dead letters for good: named ones, or all created before a time."""
+    statement = delete(dead_letters)
+    if ids is not None:
+        statement = statement.where(dead_letters.c.id.in_(ids))
+    if before is not None:
+        statement = statement.where(dead_letters.c.created_at < before)
+    async with store.transaction() as conn:
+        result = await conn.execute(statement)
+    return result.rowcount

@@ -1,0 +1,59 @@
+"""What differs between SQLite and PostgreSQL, behind one small protocol."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, Select, Table
+
+
+class WriterLock(Protocol):
+    def acquire(self) -> None:
+        """Block until this process holds the lock."""
+        ...
+
+    def try_acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Dialect(Protocol):
+    name: str
+    # SQLite has one writer: serialising writers in-process beats spinning on SQLITE_BUSY.
+    single_writer: bool
+
+    def engine_options(self) -> dict[str, Any]: ...
+
+    def configure(self, engine: Engine) -> None:
+        """Connection set-up (pragmas, BEGIN mode) on the engine's synchronous core."""
+        ...
+
+    def writer_engine(self, url: str) -> Engine | None:
+        """A synchronous engine for batched writes, where that is cheaper than async."""
+        ...
+
+    def writer_lock(self, url: str) -> WriterLock | None:
+        """A lock that queues this process's writes behind other processes' ones."""
+        ...
+
+    def insert(self, table: Table) -> Any:
+        """The dialect's INSERT, which knows ON CONFLICT."""
+        ...
+
+    def claimable(self, query: Select[Any]) -> Select[Any]:
+        """Make a claim's row selection safe against other workers."""
+        ...
+
+
+_MODULES = {"sqlite": "sqlite", "postgresql": "postgresql"}
+
+
+def for_url(url: str) -> Dialect:
+    """Pick the dialect module from the URL's backend name, imported lazily."""
+    backend = url.split(":", 1)[0].split("+", 1)[0]
+    module = importlib.import_module(f"shoprelay.store.dialects.{_MODULES[backend]}")
+    dialect: Dialect = module.DIALECT
+    return dialect

@@ -1,0 +1,354 @@
+"""The outbox: enqueue, claim, and record each item's outcome. Dialect-neutral."""
+
+from __future__ import annotations
+
+import enum
+import functools
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shoprelay.store.database import Store
+from shoprelay.store.schema import dead_letters, outbox
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    DELIVERED = "delivered"
+    DEAD_LETTERED = "dead_lettered"
+    SUPERSEDED = "superseded"  # a newer item with its ordering key was queued: never sent
+
+
+TERMINAL_STATUSES = frozenset({Status.DELIVERED, Status.DEAD_LETTERED, Status.SUPERSEDED})
+DEFAULT_ACCOUNT = "default"
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """A Klaviyo request we owe: `body` is the resource's JSON:API attributes."""
+
+    kind: str  # "event" | "profile"
+    dedup_key: str
+    body: dict[str, Any]
+    source: str
+    account: str = DEFAULT_ACCOUNT
+    # Items sharing a key (one customer's profile versions) reach Klaviyo in queue order.
+    ordering_key: str | None = None
+
+    @functools.cached_property
+    def encoded(self) -> str:
+        """`body` as JSON, encoded once; derived, so a copy with another body never goes stale."""
+        return orjson.dumps(self.body).decode()
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    kind: str
+    account: str
+    dedup_key: str
+    body: dict[str, Any]
+    attempts: int
+    created_at: float
+    source: str
+    lease: str | None = None  # the claim that holds it; outcomes apply only under this lease
+
+
+_ITEM_COLUMNS = (
+    outbox.c.id,
+    outbox.c.kind,
+    outbox.c.account,
+    outbox.c.dedup_key,
+    outbox.c.body,
+    outbox.c.attempts,
+    outbox.c.created_at,
+    outbox.c.source,
+    outbox.c.lease_owner,
+)
+
+
+def _held(items: Sequence[Item]) -> Any:
+    """Rows still leased by the claims these items came from: a late answer to an expired
+    lease must not undo what the worker that took the item over has recorded."""
+    return and_(
+        outbox.c.id.in_([item.id for item in items]),
+        outbox.c.status == Status.IN_FLIGHT,
+        outbox.c.lease_owner.in_({item.lease for item in items}),
+    )
+
+
+def _item(row: Any) -> Item:
+    return Item(
+        id=row.id,
+        kind=row.kind,
+        account=row.account,
+        dedup_key=row.dedup_key,
+        body=orjson.loads(row.body),
+        attempts=row.attempts,
+        created_at=row.created_at,
+        source=row.source,
+        lease=row.lease_owner,
+    )
+
+
+def new_rows(items: Sequence[NewItem], now: float) -> list[dict[str, Any]]:
+    """Outbox rows for new items, ready for an INSERT that skips known dedup keys."""
+    return [
+        {
+            "account": item.account,
+            "kind": item.kind,
+            "dedup_key": item.dedup_key,
+            "body": item.encoded,
+            "ordering_key": item.ordering_key,
+            "source": item.source,
+            "status": Status.PENDING,
+            "attempts": 0,
+            "created_at": now,
+            "available_at": now,
+        }
+        # Sorted by key: concurrent writers then lock unique keys in one order, never a cycle.
+        for item in sorted(items, key=lambda item: item.dedup_key)
+    ]
+
+
+async def enqueue(store: Store, conn: AsyncConnection, items: Sequence[NewItem], now: float) -> int:
+    """Add items in the caller's transaction; an item whose dedup_key exists is skipped."""
+    if not items:
+        return 0
+    statement = store.insert_ignore(outbox).returning(outbox.c.id)
+    result = await conn.execute(statement, new_rows(items, now))
+    return len(result.all())
+
+
+async def claim(
+    store: Store,
+    *,
+    account: str,
+    kind: str,
+    limit: int,
+    owner: str,
+    now: float,
+    lease_seconds: float,
+    at_least: int = 1,
+) -> list[Item]:
+    """Lease up to `limit` ready items, oldest first; no other worker gets them.
+
+    With `at_least`, lease nothing unless that many are ready.
+    """
+    lease = f"{owner}/{uuid.uuid4().hex[:12]}"
+    ready = store.dialect.claimable(
+        select(outbox.c.id)
+        .where(
+            outbox.c.status == Status.PENDING,
+            outbox.c.account == account,
+            outbox.c.kind == kind,
+            outbox.c.available_at <= now,
+            *_ordering_rules(kind),
+        )
+        .order_by(outbox.c.available_at, outbox.c.id)
+        .limit(limit)
+    )
+    leased = update(outbox).values(
+        status=Status.IN_FLIGHT, lease_owner=lease, lease_until=now + lease_seconds
+    )
+    if kind in ORDERED_KINDS:
+        await store.write(_supersede(account, kind))
+    if at_least <= 1:
+        statement = leased.where(outbox.c.id.in_(ready.scalar_subquery()))
+        rows = (await store.write(statement.returning(*_ITEM_COLUMNS))).rows
+    else:
+
+        def enough_or_none(conn: Connection) -> Sequence[Any]:
+            ids = conn.execute(ready).scalars().all()
+            if len(ids) < at_least:
+                return []
+            statement = leased.where(outbox.c.id.in_(ids)).returning(*_ITEM_COLUMNS)
+            return conn.execute(statement).all()
+
+        rows = await store.run_in_transaction(enough_or_none)
+    return sorted((_item(row) for row in rows), key=lambda item: item.id)
+
+
+# Profile upserts overwrite: an older version landing after a newer one would undo it.
+ORDERED_KINDS = frozenset({"profile"})
+
+
+def _same_key(other: Any) -> Any:
+    return and_(outbox.c.ordering_key.is_not(None), other.c.ordering_key == outbox.c.ordering_key)
+
+
+def _ordering_rules(kind: str) -> list[Any]:
+    """An ordered item waits while an older item with its key is still in flight."""
+    if kind not in ORDERED_KINDS:
+        return []
+    older = outbox.alias("older")
+    in_flight_before = (
+        select(older.c.id)
+        .where(_same_key(older), older.c.id < outbox.c.id, older.c.status == Status.IN_FLIGHT)
+        .exists()
+    )
+    return [~in_flight_before]
+
+
+def _supersede(account: str, kind: str) -> Any:
+    """Pending items with a newer item of the same key queued behind them are never sent."""
+    newer = outbox.alias("newer")
+    newer_queued = select(newer.c.id).where(_same_key(newer), newer.c.id > outbox.c.id).exists()
+    return (
+        update(outbox)
+        .where(
+            outbox.c.status == Status.PENDING,
+            outbox.c.account == account,
+            outbox.c.kind == kind,
+            outbox.c.ordering_key.is_not(None),
+            newer_queued,
+        )
+        .values(status=Status.SUPERSEDED, last_error="superseded by a newer version")
+    )
+
+
+async def reclaim_expired(store: Store, now: float) -> int:
+    """Return items whose worker died (lease expired) to the queue; no attempt is spent."""
+    statement = (
+        update(outbox)
+        .where(outbox.c.status == Status.IN_FLIGHT, outbox.c.lease_until < now)
+        .values(status=Status.PENDING, lease_owner=None, lease_until=None, available_at=now)
+    )
+    return (await store.write(statement)).rowcount
+
+
+async def extend_lease(store: Store, items: Sequence[Item], until: float) -> int:
+    """Keep items leased until `until` (e.g. while Klaviyo runs their job); how many still held."""
+    if not items:
+        return 0
+    statement = update(outbox).where(_held(items)).values(lease_until=until)
+    return (await store.write(statement)).rowcount
+
+
+async def _settle(store: Store, items: Sequence[Item], **values: Any) -> None:
+    """Record an outcome for items still held under their lease, and free the lease."""
+    if items:
+        statement = update(outbox).where(_held(items))
+        await store.write(statement.values(lease_owner=None, lease_until=None, **values))
+
+
+async def mark_delivered(store: Store, items: Sequence[Item], now: float) -> None:
+    await _settle(
+        store,
+        items,
+        status=Status.DELIVERED,
+        delivered_at=now,
+        attempts=outbox.c.attempts + 1,
+        last_error=None,
+    )
+
+
+async def schedule_retry(
+    store: Store, items: Sequence[Item], *, available_at: float, error: str
+) -> None:
+    """Spend one attempt and put the items back in the queue for later."""
+    await _settle(
+        store,
+        items,
+        status=Status.PENDING,
+        attempts=outbox.c.attempts + 1,
+        available_at=available_at,
+        last_error=error,
+    )
+
+
+async def release(
+    store: Store, items: Sequence[Item], *, available_at: float, error: str | None = None
+) -> None:
+    """Put items back without spending an attempt (paused account, rate limit)."""
+    noted = {} if error is None else {"last_error": error}
+    await _settle(store, items, status=Status.PENDING, available_at=available_at, **noted)
+
+
+async def replace_body(store: Store, item: Item, body: dict[str, Any]) -> None:
+    """Store a corrected body, e.g. without an identifier Klaviyo reported as conflicting."""
+    await store.write(update(outbox).where(_held([item])).values(body=orjson.dumps(body).decode()))
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one item cannot be delivered, in Klaviyo's own words where it gave them."""
+
+    reason: str
+    detail: str | None = None
+    pointer: str | None = None
+    status_code: int | None = None
+
+
+async def dead_letter(
+    store: Store, items: Sequence[Item], failures: Sequence[Failure], now: float
+) -> None:
+    """Move items to the dead-letter queue, each with its reason, if still held by us."""
+    if items:
+        await store.run_in_transaction(lambda conn: _dead_letter(conn, items, failures, now))
+
+
+def _dead_letter(
+    conn: Connection, items: Sequence[Item], failures: Sequence[Failure], now: float
+) -> None:
+    moved = conn.execute(
+        update(outbox)
+        .where(_held(items))
+        .values(
+            status=Status.DEAD_LETTERED,
+            lease_owner=None,
+            lease_until=None,
+            attempts=outbox.c.attempts + 1,
+        )
+        .returning(outbox.c.id)
+    )
+    ours = {row.id for row in moved.all()}
+    letters = [
+        {
+            "origin": "delivery",
+            "source": item.source,
+            "outbox_id": item.id,
+            "reason": failure.reason,
+            "detail": failure.detail,
+            "pointer": failure.pointer,
+            "status_code": failure.status_code,
+            "scope": item.account,
+            "created_at": now,
+        }
+        for item, failure in zip(items, failures, strict=True)
+        if item.id in ours
+    ]
+    if letters:
+        conn.execute(dead_letters.insert(), letters)
+
+
+async def counts(conn: AsyncConnection) -> dict[str, int]:
+    """How many items are in each state."""
+    rows = await conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
+    found = {str(status): int(n) for status, n in rows.all()}
+    return {status.value: found.get(status.value, 0) for status in Status}
+
+
+async def oldest_pending(conn: AsyncConnection) -> float | None:
+    """Creation time of the oldest item not yet delivered."""
+    query = select(func.min(outbox.c.created_at)).where(
+        or_(outbox.c.status == Status.PENDING, outbox.c.status == Status.IN_FLIGHT)
+    )
+    value = (await conn.execute(query)).scalar()
+    return None if value is None else float(value)
+
+
+async def lanes(conn: AsyncConnection) -> list[tuple[str, str]]:
+    """The (account, kind) pairs that have pending items."""
+    query = (
+        select(outbox.c.account, outbox.c.kind)
+        .where(outbox.c.status == Status.PENDING)
+        .group_by(outbox.c.account, outbox.c.kind)
+    )
+    return [(row.account, row.kind) for row in (await conn.execute(query)).all()]

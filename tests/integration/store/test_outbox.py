@@ -1,0 +1,176 @@
+"""The outbox on both dialects: enqueue, dedup, claim, leases, outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from shoprelay.store import deadletters, outbox
+from shoprelay.store.database import Store
+from shoprelay.store.outbox import Failure, Item, NewItem, Status
+
+
+def _items(n: int, prefix: str = "k") -> list[NewItem]:
+    return [
+        NewItem(kind="event", dedup_key=f"{prefix}{i}", body={"n": i}, source="shopify")
+        for i in range(n)
+    ]
+
+
+async def _enqueue(store: Store, items: list[NewItem], now: float = 100.0) -> int:
+    async with store.transaction() as conn:
+        return await outbox.enqueue(store, conn, items, now)
+
+
+async def _counts(store: Store) -> dict[str, int]:
+    async with store.read() as conn:
+        return await outbox.counts(conn)
+
+
+async def test_enqueue_skips_known_dedup_keys(store: Store) -> None:
+    """An item whose dedup_key is already queued is not queued twice."""
+    assert await _enqueue(store, _items(3)) == 3
+    assert await _enqueue(store, _items(5)) == 2
+    assert (await _counts(store))["pending"] == 5
+
+
+async def test_claim_leases_oldest_ready_items_once(store: Store) -> None:
+    """Two claims never return the same item, and items not yet ready stay queued."""
+    await _enqueue(store, _items(5))
+    first = await outbox.claim(
+        store, account="default", kind="event", limit=3, owner="a", now=100, lease_seconds=30
+    )
+    second = await outbox.claim(
+        store, account="default", kind="event", limit=3, owner="b", now=100, lease_seconds=30
+    )
+    assert [item.body["n"] for item in first] == [0, 1, 2]
+    assert [item.body["n"] for item in second] == [3, 4]
+    assert (await _counts(store))["in_flight"] == 5
+    early = await outbox.claim(
+        store, account="default", kind="event", limit=3, owner="c", now=50, lease_seconds=30
+    )
+    assert early == []
+
+
+async def test_concurrent_claims_partition_the_queue(store: Store) -> None:
+    """Many workers claiming at once each get distinct items, and all items are claimed."""
+    await _enqueue(store, _items(200))
+
+    async def worker(name: str) -> list[int]:
+        got: list[int] = []
+        while batch := await outbox.claim(
+            store, account="default", kind="event", limit=7, owner=name, now=100, lease_seconds=30
+        ):
+            got.extend(item.id for item in batch)
+        return got
+
+    results = await asyncio.gather(*(worker(f"w{i}") for i in range(6)))
+    claimed = [item_id for result in results for item_id in result]
+    assert len(claimed) == 200
+    assert len(set(claimed)) == 200
+
+
+async def test_expired_lease_is_reclaimed_without_spending_an_attempt(store: Store) -> None:
+    """Items held by a worker that died go back to the queue when the lease expires."""
+    await _enqueue(store, _items(2))
+    await outbox.claim(
+        store, account="default", kind="event", limit=2, owner="dead", now=100, lease_seconds=30
+    )
+    assert await outbox.reclaim_expired(store, now=120) == 0
+    assert await outbox.reclaim_expired(store, now=131) == 2
+    again = await outbox.claim(
+        store, account="default", kind="event", limit=5, owner="b", now=131, lease_seconds=30
+    )
+    assert [item.attempts for item in again] == [0, 0]
+
+
+async def test_outcomes_move_items_between_states(store: Store) -> None:
+    """Delivered, retried and dead-lettered items land in their states with attempts counted."""
+    await _enqueue(store, _items(3))
+    a, b, c = await outbox.claim(
+        store, account="default", kind="event", limit=3, owner="w", now=100, lease_seconds=30
+    )
+    await outbox.mark_delivered(store, [a], now=101)
+    await outbox.schedule_retry(store, [b], available_at=200, error="503")
+    await outbox.dead_letter(store, [c], [Failure("invalid", "bad time", "/data", 400)], now=101)
+    assert await _counts(store) == {
+        "pending": 1,
+        "in_flight": 0,
+        "delivered": 1,
+        "dead_lettered": 1,
+        "superseded": 0,
+    }
+    retried = await outbox.claim(
+        store, account="default", kind="event", limit=3, owner="w", now=200, lease_seconds=30
+    )
+    assert [(item.id, item.attempts) for item in retried] == [(b.id, 1)]
+    assert Status.DELIVERED in outbox.TERMINAL_STATUSES
+
+
+async def test_a_late_answer_under_an_expired_lease_changes_nothing(store: Store) -> None:
+    """Once a lease expired and another worker took the item, the first worker's word is void."""
+    await _enqueue(store, _items(1))
+    (first,) = await outbox.claim(
+        store, account="default", kind="event", limit=1, owner="w1", now=100, lease_seconds=5
+    )
+    await outbox.reclaim_expired(store, now=106)
+    (second,) = await outbox.claim(
+        store, account="default", kind="event", limit=1, owner="w2", now=106, lease_seconds=5
+    )
+    await outbox.mark_delivered(store, [second], now=107)
+    await outbox.release(store, [first], available_at=107)
+    await outbox.schedule_retry(store, [first], available_at=107, error="late 503")
+    await outbox.dead_letter(store, [first], [Failure("late 400")], now=107)
+    assert (await _counts(store))["delivered"] == 1
+    async with store.read() as conn:
+        assert await deadletters.count_open(conn) == 0
+
+
+async def test_two_claims_by_one_owner_hold_different_leases(store: Store) -> None:
+    """Each claim has its own lease token, even from the same worker."""
+    await _enqueue(store, _items(2))
+    a = await outbox.claim(
+        store, account="default", kind="event", limit=1, owner="w", now=100, lease_seconds=5
+    )
+    b = await outbox.claim(
+        store, account="default", kind="event", limit=1, owner="w", now=100, lease_seconds=5
+    )
+    assert a[0].lease != b[0].lease
+
+
+def _profile(version: int, key: str = "profile:shopify:shop:customer:1") -> NewItem:
+    return NewItem("profile", f"p{key}:{version}", {"v": version}, "shopify", ordering_key=key)
+
+
+async def _claim_profiles(store: Store, now: float = 100) -> list[Item]:
+    return await outbox.claim(
+        store, account="default", kind="profile", limit=10, owner="w", now=now, lease_seconds=30
+    )
+
+
+async def test_a_newer_profile_version_supersedes_a_pending_older_one(store: Store) -> None:
+    """Of two queued versions of one customer, only the newer is ever sent."""
+    await _enqueue(store, [_profile(1), _profile(2), _profile(1, key="other")])
+    claimed = await _claim_profiles(store)
+    assert sorted(item.body["v"] for item in claimed) == [1, 2]
+    assert (await _counts(store))["superseded"] == 1
+
+
+async def test_a_newer_version_waits_while_an_older_one_is_in_flight(store: Store) -> None:
+    """A customer's next version is not sent alongside the one still in flight."""
+    await _enqueue(store, [_profile(1)])
+    (first,) = await _claim_profiles(store)
+    await _enqueue(store, [_profile(2)], now=101)
+    assert await _claim_profiles(store, now=102) == []
+    await outbox.mark_delivered(store, [first], now=103)
+    (second,) = await _claim_profiles(store, now=104)
+    assert second.body == {"v": 2}
+
+
+async def test_a_retried_older_version_never_lands_after_the_newer(store: Store) -> None:
+    """An older version that failed and waits for its retry is superseded by the newer one."""
+    await _enqueue(store, [_profile(1)])
+    (first,) = await _claim_profiles(store)
+    await outbox.schedule_retry(store, [first], available_at=100, error="503")
+    await _enqueue(store, [_profile(2)], now=101)
+    claimed = await _claim_profiles(store, now=200)
+    assert [item.body["v"] for item in claimed] == [2]
