@@ -1,0 +1,31 @@
+"""Turn mapped Klaviyo values into outbox items; shared by every source."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from shoprelay.mapping.klaviyo import KlaviyoEvent, KlaviyoProfile, dedup_key
+from shoprelay.store.outbox import NewItem
+
+
+def event_item(event: KlaviyoEvent, source: str) -> NewItem:
+    """One event; its dedup key makes a second enqueue of the same event a no-op."""
+    return _item("event", dedup_key(event.unique_id, event.metric), event.to_attributes(), source)
+
+
+def _item(
+    kind: str, key: str, body: dict[str, Any], source: str, ordering_key: str | None = None
+) -> NewItem:
+    item = NewItem(kind, key, body, source, ordering_key=ordering_key)
+    # Encode now, before any transaction: a body JSON cannot carry fails its own webhook only.
+    _ = item.encoded
+    return item
+
+
+def profile_item(profile: KlaviyoProfile, source: str, identity: str, version: str) -> NewItem:
+    """One profile upsert per (identity, version): a redelivered update queues nothing."""
+    digest = hashlib.sha256(f"{identity}\x00{version}".encode()).hexdigest()[:32]
+    # One customer's versions in order: a retried older one must not land after a newer one.
+    ordering = f"profile:{source}:{identity}"
+    return _item("profile", f"profile:{digest}", profile.to_attributes(), source, ordering)

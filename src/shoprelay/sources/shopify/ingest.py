@@ -1,0 +1,266 @@
+"""Commit webhook deliveries in groups: one transaction, a few statements, for many requests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import structlog
+from sqlalchemy import Connection, select, tuple_
+
+from shoprelay.sources.shopify.topics import SOURCE, Plan, ResourceRef
+from shoprelay.store.database import Store
+from shoprelay.store.outbox import new_rows
+from shoprelay.store.receipts import newer_state_upsert
+from shoprelay.store.schema import dead_letters, outbox, resource_state, webhook_receipts
+
+log = structlog.get_logger("shoprelay.shopify")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One verified webhook delivery and what it should change."""
+
+    shop: str
+    webhook_id: str
+    topic: str
+    plan: Plan
+    raw_body: bytes
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str  # processed | duplicate | stale | ignored | unprocessable
+    items: int = 0
+    reason: str | None = None
+
+
+def _load_versions(
+    conn: Connection, shop: str, refs: Sequence[ResourceRef]
+) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
+    keys = {(ref.kind, ref.id) for ref in refs}
+    if not keys:
+        return {}
+    query = select(
+        resource_state.c.kind,
+        resource_state.c.resource_id,
+        resource_state.c.version,
+        resource_state.c.state,
+    ).where(
+        resource_state.c.source == SOURCE,
+        resource_state.c.scope == shop,
+        tuple_(resource_state.c.kind, resource_state.c.resource_id).in_(list(keys)),
+    )
+    rows = conn.execute(query).all()
+    return {
+        (row.kind, row.resource_id): (row.version, orjson.loads(row.state) if row.state else {})
+        for row in rows
+    }
+
+
+def _decide(delivery: Delivery, known: dict[tuple[str, str], tuple[str, dict[str, Any]]]) -> Plan:
+    """Finish plans that need stored state, and turn out-of-date payloads into stale ones."""
+    plan = delivery.plan
+    if plan.finish is not None and plan.needs is not None:
+        found = known.get((plan.needs.kind, plan.needs.id))
+        plan = plan.finish(found[1] if found else None)
+    ref = plan.resource
+    if plan.outcome != "processed" or ref is None:
+        return plan
+    stored = known.get((ref.kind, ref.id))
+    if stored is not None and ref.version < stored[0]:
+        return Plan("stale", resource=ref, reason="older than the version already applied")
+    known[(ref.kind, ref.id)] = (ref.version, plan.state or (stored[1] if stored else {}))
+    return plan
+
+
+class IngestWriter:
+    """Collects deliveries from concurrent requests and commits them together."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_group: int = 256,
+        clock: Callable[[], float] = time.time,
+        on_commit: Callable[[int], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._max_group = max_group
+        self._clock = clock
+        self._on_commit = on_commit
+        self._queue: asyncio.Queue[tuple[Delivery, asyncio.Future[Outcome]]] = asyncio.Queue()
+        # SQLite has one writer; PostgreSQL commits several groups side by side.
+        self._writers = 1 if store.dialect.single_writer else 4
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._run()) for _ in range(self._writers)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def submit(self, delivery: Delivery) -> Outcome:
+        """Return once the delivery and everything it produces are committed."""
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        await self._queue.put((delivery, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            group = [await self._queue.get()]
+            while len(group) < self._max_group and not self._queue.empty():
+                group.append(self._queue.get_nowait())
+            try:
+                outcomes = await self.commit([delivery for delivery, _ in group])
+            except Exception:
+                log.warning("ingest.group_failed", deliveries=len(group), exc_info=True)
+                await self._commit_one_by_one(group)
+                continue
+            self._settle(group, outcomes)
+
+    async def _commit_one_by_one(
+        self, group: list[tuple[Delivery, asyncio.Future[Outcome]]]
+    ) -> None:
+        """After a failed group, commit each delivery alone: only a bad one answers 500."""
+        for delivery, future in group:
+            try:
+                outcomes = await self.commit([delivery])
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+                continue
+            self._settle([(delivery, future)], outcomes)
+
+    def _settle(
+        self, group: list[tuple[Delivery, asyncio.Future[Outcome]]], outcomes: list[Outcome]
+    ) -> None:
+        for (_, future), outcome in zip(group, outcomes, strict=True):
+            if not future.done():
+                future.set_result(outcome)
+        queued = sum(outcome.items for outcome in outcomes)
+        if queued and self._on_commit is not None:
+            self._on_commit(queued)
+
+    async def commit(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        """Apply a group of deliveries in one transaction."""
+        now = self._clock()
+        return await self._store.run_in_transaction(
+            lambda conn: self._commit(conn, deliveries, now)
+        )
+
+    def _commit(
+        self, conn: Connection, deliveries: Sequence[Delivery], now: float
+    ) -> list[Outcome]:
+        plans = self._decide_all(conn, deliveries)
+        fresh = self._record_receipts(conn, deliveries, plans, now)
+        outcomes = []
+        for delivery, plan in zip(deliveries, plans, strict=True):
+            if (delivery.shop, delivery.webhook_id) not in fresh:
+                outcomes.append(Outcome("duplicate"))
+                continue
+            fresh.discard((delivery.shop, delivery.webhook_id))
+            outcomes.append(Outcome(plan.outcome, len(plan.items), plan.reason))
+        applied = [
+            (delivery, plan)
+            for delivery, plan, outcome in zip(deliveries, plans, outcomes, strict=True)
+            if outcome.outcome != "duplicate"
+        ]
+        self._apply(conn, applied, now)
+        return outcomes
+
+    def _decide_all(self, conn: Connection, deliveries: Sequence[Delivery]) -> list[Plan]:
+        by_shop: dict[str, list[Delivery]] = {}
+        for delivery in deliveries:
+            by_shop.setdefault(delivery.shop, []).append(delivery)
+        known = {}
+        for shop, group in by_shop.items():
+            refs = [ref for d in group for ref in (d.plan.resource, d.plan.needs) if ref]
+            known[shop] = _load_versions(conn, shop, refs)
+        return [_decide(delivery, known[delivery.shop]) for delivery in deliveries]
+
+    def _record_receipts(
+        self,
+        conn: Connection,
+        deliveries: Sequence[Delivery],
+        plans: Sequence[Plan],
+        now: float,
+    ) -> set[tuple[str, str]]:
+        """Insert one receipt per delivery; the ones returned are new, the rest duplicates."""
+        rows = sorted(
+            (
+                {
+                    "shop": d.shop,
+                    "webhook_id": d.webhook_id,
+                    "topic": d.topic,
+                    "outcome": plan.outcome,
+                    "items": len(plan.items),
+                    "received_at": now,
+                }
+                for d, plan in zip(deliveries, plans, strict=True)
+            ),
+            key=lambda row: (row["shop"], row["webhook_id"]),
+        )
+        statement = self._store.insert_ignore(webhook_receipts).returning(
+            webhook_receipts.c.shop, webhook_receipts.c.webhook_id
+        )
+        return {(row.shop, row.webhook_id) for row in conn.execute(statement, rows).all()}
+
+    def _apply(
+        self, conn: Connection, applied: Sequence[tuple[Delivery, Plan]], now: float
+    ) -> None:
+        items = [item for _, plan in applied if plan.outcome == "processed" for item in plan.items]
+        if items:
+            conn.execute(self._store.insert_ignore(outbox), new_rows(items, now))
+        self._write_states(conn, applied, now)
+        letters = [
+            {
+                "origin": "webhook",
+                "source": SOURCE,
+                "reason": plan.reason or "unprocessable",
+                "topic": delivery.topic,
+                "scope": delivery.shop,
+                "payload": delivery.raw_body,
+                "created_at": now,
+            }
+            for delivery, plan in applied
+            if plan.outcome == "unprocessable"
+        ]
+        if letters:
+            conn.execute(dead_letters.insert(), letters)
+
+    def _write_states(
+        self, conn: Connection, applied: Sequence[tuple[Delivery, Plan]], now: float
+    ) -> None:
+        newest: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for delivery, plan in applied:
+            ref = plan.resource
+            if plan.outcome != "processed" or ref is None:
+                continue
+            key = (delivery.shop, ref.kind, ref.id)
+            if key in newest and newest[key]["version"] > ref.version:
+                continue
+            newest[key] = {
+                "source": SOURCE,
+                "scope": delivery.shop,
+                "kind": ref.kind,
+                "resource_id": ref.id,
+                "version": ref.version,
+                "state": orjson.dumps(plan.state).decode() if plan.state is not None else None,
+                "updated_at": now,
+            }
+        if not newest:
+            return
+        # Sorted by key, so concurrent writers lock rows in one order and never deadlock.
+        rows = [newest[key] for key in sorted(newest)]
+        conn.execute(newer_state_upsert(self._store), rows)
