@@ -1,0 +1,244 @@
+"""Bulk delivery: event bulk-create jobs and profile import jobs, one bad item at a time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shoprelay.delivery.klaviyo import KlaviyoClient, KlaviyoResponse, job_id_of, job_status_of
+from shoprelay.delivery.outcome import DeadLetter, Delivered, DuplicateProfile, KlaviyoError
+from shoprelay.delivery.ratelimit import Pacer
+from shoprelay.delivery.record import Recorder
+from shoprelay.delivery.requests import BulkPlan, BulkRequest, plan_bulk_events, plan_bulk_profiles
+from shoprelay.delivery.sender import Sender
+from shoprelay.store import outbox
+from shoprelay.store.outbox import Failure, Item
+
+Resend = Callable[[Sequence[Item], float], Awaitable[None]]
+JOB_ENDPOINT = "get_bulk_import_profiles_job"
+ERRORS_ENDPOINT = "get_errors_for_bulk_import_profiles_job"
+
+
+@dataclass(frozen=True)
+class JobPolling:
+    """How often to ask about an import job, how long to hold its items, and when to give up."""
+
+    poll_seconds: float
+    lease_seconds: float
+    timeout_seconds: float
+
+
+class BulkDelivery:
+    """Sends claimed items through Klaviyo's bulk endpoints and records each item's fate."""
+
+    def __init__(
+        self,
+        client: KlaviyoClient,
+        sender: Sender,
+        pacer: Pacer,
+        recorder: Recorder,
+        polling: JobPolling,
+    ) -> None:
+        self.client = client
+        self.sender = sender
+        self.pacer = pacer
+        self.recorder = recorder
+        self.polling = polling
+
+    async def send_events(self, items: Sequence[Item], deadline: float) -> None:
+        """Pack events into bulk-create jobs and send them."""
+        plan = plan_bulk_events([(item.id, item.body) for item in items])
+        await self._send_plan(plan, items, deadline, self._send_events_request)
+
+    async def send_profiles(self, items: Sequence[Item], deadline: float) -> None:
+        """Pack profiles into import jobs, send them and wait for each to complete."""
+        plan = plan_bulk_profiles([(item.id, item.body) for item in items])
+        await self._send_plan(plan, items, deadline, self._send_profiles_request)
+
+    async def _send_plan(
+        self,
+        plan: BulkPlan,
+        items: Sequence[Item],
+        deadline: float,
+        send: Callable[[BulkRequest, list[Item], float], Awaitable[None]],
+    ) -> None:
+        by_id = {item.id: item for item in items}
+        await self.recorder.release([by_id[item_id] for item_id in plan.deferred])
+        await asyncio.gather(
+            *(send(r, [by_id[i] for i in r.item_ids], deadline) for r in plan.requests)
+        )
+
+    async def _send_events_request(
+        self, request: BulkRequest, items: list[Item], deadline: float
+    ) -> None:
+        sent = await self.sender.send(
+            "bulk_create_events",
+            items,
+            lambda: self.client.bulk_create_events(request.body),
+            deadline,
+        )
+        if sent is None:
+            return
+        if isinstance(sent.outcome, DeadLetter) and len(items) > 1:
+            await self._isolate(request, items, sent.outcome, deadline, self.send_events)
+        else:
+            await self.recorder.apply("bulk_create_events", items, sent.outcome)
+
+    async def _send_profiles_request(
+        self, request: BulkRequest, items: list[Item], deadline: float
+    ) -> None:
+        sent = await self.sender.send(
+            "bulk_import_profiles",
+            items,
+            lambda: self.client.bulk_import_profiles(request.body),
+            deadline,
+        )
+        if sent is None:
+            return
+        if isinstance(sent.outcome, DeadLetter) and len(items) > 1:
+            await self._isolate(request, items, sent.outcome, deadline, self.send_profiles)
+        elif isinstance(sent.outcome, Delivered) and isinstance(sent.reply, KlaviyoResponse):
+            await self._finish_job(job_id_of(sent.reply.body), request, items, deadline)
+        else:
+            await self.recorder.apply("bulk_import_profiles", items, sent.outcome)
+
+    async def _isolate(
+        self,
+        request: BulkRequest,
+        items: list[Item],
+        refusal: DeadLetter,
+        deadline: float,
+        resend: Resend,
+    ) -> None:
+        """Dead-letter the items Klaviyo's pointers name and resend the rest; else bisect."""
+        named: dict[int, list[KlaviyoError]] = {}
+        for error in refusal.errors:
+            for item_id in request.items_at(error.pointer):
+                named.setdefault(item_id, []).append(error)
+        if not named:
+            half = len(items) // 2
+            await resend(items[:half], deadline)
+            await resend(items[half:], deadline)
+            return
+        bad = [item for item in items if item.id in named]
+        failures = [_failure(refusal.status, named[item.id]) for item in bad]
+        await self.recorder.dead_letter(bad, failures)
+        rest = [item for item in items if item.id not in named]
+        if rest:
+            await resend(rest, deadline)
+
+    async def _finish_job(
+        self, job_id: str | None, request: BulkRequest, items: list[Item], deadline: float
+    ) -> None:
+        """Wait for the import job, then settle each profile by the job's import errors."""
+        if job_id is None or not await self._job_completed(job_id, items):
+            return
+        account = items[0].account
+        limiter = self.pacer.limiter
+        pages = 0
+
+        async def pace() -> None:
+            nonlocal pages
+            if pages:
+                limiter.answer(account, ERRORS_ENDPOINT, self.pacer.clock())
+            await self.pacer.acquire(account, ERRORS_ENDPOINT)
+            pages += 1
+
+        errors, last = await self.client.get_profile_import_errors(job_id, before_each=pace)
+        limiter.answer(account, ERRORS_ENDPOINT, self.pacer.clock())
+        if not isinstance(last, KlaviyoResponse) or last.status != 200:
+            # The job ran but we cannot tell which profiles failed: an upsert may safely repeat.
+            await self.recorder.release(items)
+            return
+        await self._settle(request, items, errors)
+
+    async def _job_completed(self, job_id: str, items: list[Item]) -> bool:
+        """Poll the job until it completes; False (items settled) if it cannot be known.
+
+        Klaviyo accepted the job, so the items stay leased while it runs: releasing them would
+        only submit the same job again, and a job slower than the lease would never finish.
+        """
+        give_up_at = self.pacer.clock() + self.polling.timeout_seconds
+        keeper = asyncio.create_task(self._keep_leased(items))
+        try:
+            return await self._poll_job(job_id, items, give_up_at, keeper)
+        finally:
+            keeper.cancel()
+
+    async def _poll_job(
+        self, job_id: str, items: list[Item], give_up_at: float, keeper: asyncio.Task[None]
+    ) -> bool:
+        # A poll may wait for the job endpoint's quota as long as the job may take.
+        while not keeper.done():
+            if self.pacer.clock() >= give_up_at:
+                await self.recorder.retry(items, "import job did not complete in time", None)
+                return False
+            sent = await self.sender.send(
+                JOB_ENDPOINT, items, lambda: self.client.get_profile_import_job(job_id), give_up_at
+            )
+            if sent is None:
+                return False
+            reply = sent.reply
+            status = job_status_of(reply.body) if isinstance(reply, KlaviyoResponse) else ""
+            if isinstance(sent.outcome, Delivered) and status == "complete":
+                return not keeper.done()
+            if status == "cancelled" or isinstance(sent.outcome, DeadLetter):
+                await self.recorder.release(items)
+                return False
+            await asyncio.sleep(self.polling.poll_seconds)
+        return False  # another worker holds the items now; its outcome stands
+
+    async def _keep_leased(self, items: list[Item]) -> None:
+        """Extend the items' lease every third of it; end when the claim no longer holds them."""
+        lease = self.polling.lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            until = self.pacer.clock() + lease
+            if not await outbox.extend_lease(self.recorder.store, items, until):
+                return
+
+    async def _settle(
+        self, request: BulkRequest, items: list[Item], errors: list[dict[str, Any]]
+    ) -> None:
+        """Failed profiles are resolved (409) or dead-lettered; the others were imported."""
+        failed: dict[int, dict[str, Any]] = {}
+        unmapped = 0
+        for error in errors:
+            attributes = error.get("attributes") or {}
+            pointer = (attributes.get("source") or {}).get("pointer")
+            found = request.items_at(pointer) or _by_payload(items, attributes)
+            unmapped += not found
+            failed.update((item_id, attributes) for item_id in found)
+        imported = [item for item in items if item.id not in failed]
+        if unmapped:
+            # Some profile failed and we cannot tell which: an upsert may safely repeat.
+            await self.recorder.release(imported)
+        elif imported:
+            await self.recorder.apply("bulk_import_profiles", imported, Delivered(202))
+        conflicts = [i for i in items if failed.get(i.id, {}).get("code") == "duplicate_profile"]
+        if conflicts:
+            await self.recorder.resolve_duplicates(conflicts, DuplicateProfile(None))
+        refused = [i for i in items if i.id in failed and i not in conflicts]
+        if refused:
+            failures = [_import_failure(failed[item.id]) for item in refused]
+            await self.recorder.dead_letter(refused, failures)
+
+
+def _by_payload(items: list[Item], attributes: dict[str, Any]) -> tuple[int, ...]:
+    """Match an import error to an item by the payload Klaviyo echoes back."""
+    payload = attributes.get("original_payload") or {}
+    sent = payload.get("attributes", payload)
+    return tuple(item.id for item in items if item.body == sent)[:1]
+
+
+def _failure(status: int, errors: list[KlaviyoError]) -> Failure:
+    detail = "; ".join(error.detail for error in errors)
+    return Failure(f"{status} {errors[0].code or 'invalid'}", detail, errors[0].pointer, status)
+
+
+def _import_failure(attributes: dict[str, Any]) -> Failure:
+    pointer = (attributes.get("source") or {}).get("pointer")
+    code = attributes.get("code") or "invalid"
+    return Failure(f"import error {code}", attributes.get("detail"), pointer, 400)

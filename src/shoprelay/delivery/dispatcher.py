@@ -1,0 +1,227 @@
+"""Claim → send → record: the delivery loop over every lane, with pauses and auth probes."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import structlog
+
+from shoprelay.delivery.bulk import BulkDelivery, JobPolling
+from shoprelay.delivery.klaviyo import KlaviyoClient
+from shoprelay.delivery.lane import Lane, LaneSettings
+from shoprelay.delivery.outcome import PauseAccount, RetryLater
+from shoprelay.delivery.pauseboard import PauseBoard
+from shoprelay.delivery.ratelimit import SPEC_LIMITS, EndpointLimit, Pacer, RateLimiter
+from shoprelay.delivery.record import Recorder, RetryPolicy
+from shoprelay.delivery.report import report_pause
+from shoprelay.delivery.sender import SEND_WITHIN_LEASE, SINGLE_ENDPOINT, Sender
+from shoprelay.delivery.sharedpace import shared_budget
+from shoprelay.store import outbox, pauses
+from shoprelay.store.database import Store
+
+if TYPE_CHECKING:
+    from shoprelay.config import Settings
+
+log = structlog.get_logger("shoprelay.delivery")
+KINDS = ("profile", "event")
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """Everything delivery needs to know, built from Settings or directly in tests."""
+
+    max_attempts: int = 8
+    max_age_seconds: float = 72 * 3600
+    backoff_base_seconds: float = 1.0
+    backoff_cap_seconds: float = 600.0
+    lease_seconds: float = 60.0
+    auth_probe_seconds: float = 60.0
+    bulk: bool = True
+    bulk_threshold: int = 20
+    bulk_batch_size: int = 1000
+    # A batch's claim, send and record take over a second on PostgreSQL, and Klaviyo allows
+    # 2.5 bulk requests a second (150/min): two batches in flight left the quota a third unused.
+    bulk_batches_in_flight: int = 4
+    max_in_flight: int = 32
+    poll_seconds: float = 0.5
+    job_poll_seconds: float = 0.5
+    # Klaviyo may queue an import job for minutes; past this its items spend an attempt.
+    job_timeout_seconds: float = 900.0
+    stop_grace_seconds: float = 5.0
+    limits: dict[str, EndpointLimit] = field(default_factory=lambda: dict(SPEC_LIMITS))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeliveryConfig:
+        return cls(
+            max_attempts=settings.DELIVERY_MAX_ATTEMPTS,
+            max_age_seconds=settings.DELIVERY_MAX_AGE_SECONDS,
+            backoff_base_seconds=settings.DELIVERY_BACKOFF_BASE_SECONDS,
+            backoff_cap_seconds=settings.DELIVERY_BACKOFF_CAP_SECONDS,
+            lease_seconds=settings.DELIVERY_LEASE_SECONDS,
+            auth_probe_seconds=settings.DELIVERY_AUTH_PROBE_SECONDS,
+            bulk=settings.KLAVIYO_BULK,
+            bulk_threshold=settings.KLAVIYO_BULK_THRESHOLD,
+        )
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            self.max_attempts,
+            self.max_age_seconds,
+            self.backoff_base_seconds,
+            self.backoff_cap_seconds,
+        )
+
+    def lane_settings(self, owner: str) -> LaneSettings:
+        return LaneSettings(
+            owner=owner,
+            lease_seconds=self.lease_seconds,
+            poll_seconds=self.poll_seconds,
+            bulk=self.bulk,
+            bulk_threshold=self.bulk_threshold,
+            bulk_batch_size=self.bulk_batch_size,
+            bulk_batches_in_flight=self.bulk_batches_in_flight,
+            max_in_flight=self.max_in_flight,
+            stop_grace_seconds=self.stop_grace_seconds,
+        )
+
+
+KINDS = ("event", "profile")
+
+
+class Dispatcher:
+    """Delivers the outbox to Klaviyo: one Lane per (account, kind), sharing one rate limiter."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: KlaviyoClient,
+        config: DeliveryConfig,
+        *,
+        owner: str,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.owner = owner
+        self.clock = clock
+        self.board = PauseBoard()
+        self.limiter = RateLimiter(config.limits)
+        pacer = Pacer(self.limiter, clock, shared_budget(store, config.limits))
+        rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self.recorder = Recorder(store, config.retry_policy(), self.board, self.limiter, clock, rng)
+        self.sender = Sender(client, pacer, self.board, self.recorder, clock)
+        polling = JobPolling(
+            config.job_poll_seconds, config.lease_seconds, config.job_timeout_seconds
+        )
+        bulk = BulkDelivery(client, self.sender, pacer, self.recorder, polling)
+        self.parts = (self.sender, bulk, self.recorder, self.board)
+        self.lanes: dict[tuple[str, str], Lane] = {}
+        self.next_probe: dict[str, float] = {}
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        """New items were committed: look for work now instead of at the next poll."""
+        for lane in self.lanes.values():
+            lane.wakeup.set()
+        if len(self.lanes) < len(KINDS):
+            # Only a lane not yet running needs the main loop: under load, every commit wakes
+            # us, and the main loop's reads (lanes, pauses) are not worth repeating per commit.
+            self._wakeup.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set."""
+        tasks: list[asyncio.Task[None]] = []
+        next_reclaim = 0.0
+        while not stop.is_set():
+            try:
+                if self.clock() >= next_reclaim:
+                    await outbox.reclaim_expired(self.store, self.clock())
+                    next_reclaim = self.clock() + self.config.lease_seconds / 4
+                await self._refresh_pauses()
+                await self._probe_paused_accounts()
+                tasks.extend(await self._start_new_lanes(stop))
+            except Exception:
+                # A database that is briefly away must not end delivery for good.
+                log.exception("delivery.loop_failed")
+            await self._idle(stop)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _start_new_lanes(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+        async with self.store.read() as conn:
+            found = await outbox.lanes(conn)
+        started = []
+        for account, kind in found:
+            if (account, kind) in self.lanes:
+                continue
+            lane = Lane(
+                account,
+                kind,
+                self.store,
+                self.config.lane_settings(self.owner),
+                self.parts,
+                self.clock,
+            )
+            self.lanes[(account, kind)] = lane
+            started.append(asyncio.create_task(lane.run(stop)))
+        return started
+
+    async def _refresh_pauses(self) -> None:
+        """Re-read the shared pauses: others may have set one, or `shoprelay resume` lifted one."""
+        read_started = self.clock()
+        async with self.store.read() as conn:
+            rows = await pauses.active_pauses(conn, read_started)
+        for account, endpoint in self.board.refresh(rows, read_started):
+            if endpoint == pauses.ALL_ENDPOINTS:
+                report_pause(account, endpoint, "cleared", paused=False)
+                self.wake()
+        paused = set(self.board.paused_accounts())
+        self.next_probe = {a: t for a, t in self.next_probe.items() if a in paused}
+        for account in paused:
+            self.next_probe.setdefault(account, read_started + self.config.auth_probe_seconds)
+
+    async def _probe_paused_accounts(self) -> None:
+        for account, due in list(self.next_probe.items()):
+            if self.clock() >= due:
+                self.next_probe[account] = self.clock() + self.config.auth_probe_seconds
+                await self._probe(account)
+
+    async def _probe(self, account: str) -> None:
+        """Send one item with the paused key; if it gets through, resume the account."""
+        for kind in KINDS:
+            items = await outbox.claim(
+                self.store,
+                account=account,
+                kind=kind,
+                limit=1,
+                owner=self.owner,
+                now=self.clock(),
+                lease_seconds=self.config.lease_seconds,
+            )
+            if items:
+                break
+        else:
+            return
+        deadline = self.clock() + SEND_WITHIN_LEASE * self.config.lease_seconds
+        sent = await self.sender.send_single(items[0], deadline, probe=True)
+        if sent is None:
+            return
+        key_works = not isinstance(sent.outcome, RetryLater | PauseAccount)
+        if key_works and self.board.account_paused(account):
+            await self.recorder.resume_account(account)
+            self.wake()
+        await self.recorder.apply(SINGLE_ENDPOINT[items[0].kind], items, sent.outcome)
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(e.wait()) for e in (self._wakeup, stop)]
+        await asyncio.wait(
+            waiters, timeout=self.config.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        for waiter in waiters:
+            waiter.cancel()
+        self._wakeup.clear()

@@ -1,0 +1,168 @@
+"""KlaviyoClient: one method per endpoint we call, each returning a small reply value."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import orjson
+from pydantic import SecretStr
+
+from shoprelay.errors import ConfigError
+
+if TYPE_CHECKING:
+    from shoprelay.config import Settings
+
+JSON_API = "application/vnd.api+json"
+
+
+@dataclass(frozen=True)
+class KlaviyoResponse:
+    """What Klaviyo answered: status, lower-case headers, and the JSON body (or text)."""
+
+    status: int
+    headers: dict[str, str]
+    body: Any
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TransportFailure:
+    """No answer: a timeout or a broken connection. Klaviyo may or may not have the request."""
+
+    reason: str
+    seconds: float
+
+
+Reply = KlaviyoResponse | TransportFailure
+
+
+class KlaviyoClient:
+    """A thin async client over one connection pool; the key never leaves the headers."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: SecretStr,
+        revision: str,
+        *,
+        timeout_seconds: float = 30.0,
+        max_connections: int = 64,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            headers={
+                "Authorization": f"Klaviyo-API-Key {api_key.get_secret_value()}",
+                "revision": revision,
+                "Accept": JSON_API,
+                "Content-Type": JSON_API,
+            },
+        )
+        self.base_url = base_url
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KlaviyoClient:
+        """The client for the configured account; the key must be set."""
+        if settings.KLAVIYO_PRIVATE_API_KEY is None:
+            raise ConfigError("KLAVIYO_PRIVATE_API_KEY: required to deliver to Klaviyo")
+        return cls(
+            settings.KLAVIYO_API_URL,
+            settings.KLAVIYO_PRIVATE_API_KEY,
+            settings.KLAVIYO_REVISION,
+            timeout_seconds=settings.KLAVIYO_TIMEOUT_SECONDS,
+        )
+
+    def __repr__(self) -> str:
+        return f"KlaviyoClient(base_url={self.base_url!r})"
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def create_event(self, body: dict[str, Any]) -> Reply:
+        """`POST /api/events` (create_event)."""
+        return await self._request("POST", "/api/events", body)
+
+    async def bulk_create_events(self, body: dict[str, Any]) -> Reply:
+        """`POST /api/event-bulk-create-jobs` (bulk_create_events)."""
+        return await self._request("POST", "/api/event-bulk-create-jobs", body)
+
+    async def import_profile(self, body: dict[str, Any]) -> Reply:
+        """`POST /api/profile-import` (create_or_update_profile)."""
+        return await self._request("POST", "/api/profile-import", body)
+
+    async def bulk_import_profiles(self, body: dict[str, Any]) -> Reply:
+        """`POST /api/profile-bulk-import-jobs` (bulk_import_profiles)."""
+        return await self._request("POST", "/api/profile-bulk-import-jobs", body)
+
+    async def get_profile_import_job(self, job_id: str) -> Reply:
+        """`GET /api/profile-bulk-import-jobs/{id}` (get_bulk_import_profiles_job)."""
+        return await self._request("GET", f"/api/profile-bulk-import-jobs/{job_id}")
+
+    async def get_profile_import_errors(
+        self, job_id: str, before_each: Callable[[], Awaitable[None]] | None = None
+    ) -> tuple[list[dict[str, Any]], Reply]:
+        """Every import error of a job, following `links.next`; and the last reply."""
+        url: str | None = f"/api/profile-bulk-import-jobs/{job_id}/import-errors"
+        errors: list[dict[str, Any]] = []
+        while True:
+            if before_each is not None:
+                await before_each()
+            reply = await self._request("GET", url or "")
+            ok = isinstance(reply, KlaviyoResponse) and reply.status == 200
+            page = reply.body if isinstance(reply, KlaviyoResponse) else None
+            if not ok or not isinstance(page, dict):
+                return errors, reply
+            errors.extend(page.get("data") or [])
+            url = (page.get("links") or {}).get("next")
+            if not url:
+                return errors, reply
+
+    async def _request(self, method: str, url: str, body: dict[str, Any] | None = None) -> Reply:
+        content = None if body is None else orjson.dumps(body)
+        started = time.monotonic()
+        try:
+            response = await self._http.request(method, url, content=content)
+        except httpx.TimeoutException as exc:
+            return TransportFailure(f"timeout ({type(exc).__name__})", time.monotonic() - started)
+        except httpx.TransportError as exc:
+            # The exception text may hold the URL, never the key: only the class name is kept.
+            return TransportFailure(f"connection error ({type(exc).__name__})", 0.0)
+        except httpx.HTTPError as exc:
+            # E.g. a proxy's broken encoding: transient from here, so retried, then dead-lettered.
+            elapsed = time.monotonic() - started
+            return TransportFailure(f"HTTP error ({type(exc).__name__})", elapsed)
+        return KlaviyoResponse(
+            status=response.status_code,
+            headers={name.lower(): value for name, value in response.headers.items()},
+            body=_parse(response),
+            seconds=time.monotonic() - started,
+        )
+
+
+def _parse(response: httpx.Response) -> Any:
+    """JSON when it is JSON; otherwise the text (an HTML challenge page, a proxy error)."""
+    if not response.content:
+        return None
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.text
+
+
+def job_id_of(body: Any) -> str | None:
+    """The id of the bulk import job an accepted `POST /api/profile-bulk-import-jobs` names."""
+    data = body.get("data") if isinstance(body, dict) else None
+    return str(data["id"]) if isinstance(data, dict) and data.get("id") else None
+
+
+def job_status_of(body: Any) -> str:
+    """A bulk import job's status ("queued", "processing", "complete", ...); "" if unknown."""
+    data = body.get("data") if isinstance(body, dict) else None
+    return str((data.get("attributes") or {}).get("status", "")) if isinstance(data, dict) else ""

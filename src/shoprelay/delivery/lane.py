@@ -1,0 +1,174 @@
+"""One lane, (account, kind): claim batches and keep several requests in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from shoprelay.delivery.bulk import BulkDelivery
+from shoprelay.delivery.pauseboard import PauseBoard
+from shoprelay.delivery.record import Recorder
+from shoprelay.delivery.sender import SEND_WITHIN_LEASE, SINGLE_ENDPOINT, Sender
+from shoprelay.store import outbox
+from shoprelay.store.database import Store
+from shoprelay.store.outbox import Item
+
+log = structlog.get_logger("shoprelay.delivery")
+
+
+@dataclass(frozen=True)
+class LaneSettings:
+    """How a lane claims and how much it keeps in flight."""
+
+    owner: str
+    lease_seconds: float
+    poll_seconds: float
+    bulk: bool
+    bulk_threshold: int
+    bulk_batch_size: int
+    bulk_batches_in_flight: int
+    max_in_flight: int
+    stop_grace_seconds: float
+
+
+class Lane:
+    """Claims the lane's ready items and hands them to single or bulk delivery."""
+
+    def __init__(  # noqa: PLR0917 - a lane is its key plus the shared parts
+        self,
+        account: str,
+        kind: str,
+        store: Store,
+        settings: LaneSettings,
+        parts: tuple[Sender, BulkDelivery, Recorder, PauseBoard],
+        clock: Callable[[], float],
+    ) -> None:
+        self.account = account
+        self.kind = kind
+        self.store = store
+        self.settings = settings
+        self.sender, self.bulk, self.recorder, self.board = parts
+        self.clock = clock
+        self.wakeup = asyncio.Event()
+        self.slots = asyncio.Semaphore(settings.max_in_flight)
+        self.claimed = 0
+        self.singles = 0  # of `claimed`, the items going out one request each
+        self.single_done = asyncio.Event()
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def max_claimed(self) -> int:
+        """Leased but unsettled items allowed at once: two rounds of single requests, or
+        enough bulk batches to keep Klaviyo's bulk rate busy while each one is recorded."""
+        rounds = 2 * self.settings.max_in_flight
+        if not self.settings.bulk:
+            return rounds
+        return max(self.settings.bulk_batches_in_flight * self.settings.bulk_batch_size, rounds)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Claim and dispatch until `stop`; then let in-flight work finish for a short grace."""
+        try:
+            while not stop.is_set():
+                if self.board.account_paused(self.account) or self.claimed >= self.max_claimed:
+                    await self._idle()
+                    continue
+                try:
+                    items = await self._claim()
+                except Exception:
+                    # Keep the lane alive through a database hiccup; claim again after a poll.
+                    log.exception("delivery.claim_failed", account=self.account, kind=self.kind)
+                    items = []
+                if not items and self._singles_busy():
+                    await self._gather()
+                    continue
+                if not items:
+                    await self._idle()
+                    continue
+                self._dispatch(items)
+        finally:
+            await self._drain()
+
+    def _singles_busy(self) -> bool:
+        """With bulk on, every single request is taken: only a bulk batch is worth claiming.
+
+        Under a steady stream, each commit wakes the lane with a few new items. Claimed at
+        once they would queue as single requests, capped at Klaviyo's single-event rate;
+        left to gather, they go out as one bulk batch. A backlog still goes in bulk at once,
+        even while the single requests wait out their rate limit.
+        """
+        return self.settings.bulk and self.singles >= self.settings.max_in_flight
+
+    async def _claim(self) -> list[Item]:
+        limit = self.settings.bulk_batch_size if self.settings.bulk else self.settings.max_in_flight
+        return await outbox.claim(
+            self.store,
+            account=self.account,
+            kind=self.kind,
+            limit=min(limit, self.max_claimed - self.claimed),
+            owner=self.settings.owner,
+            now=self.clock(),
+            lease_seconds=self.settings.lease_seconds,
+            at_least=self.settings.bulk_threshold + 1 if self._singles_busy() else 1,
+        )
+
+    def _dispatch(self, items: list[Item]) -> None:
+        deadline = self.clock() + SEND_WITHIN_LEASE * self.settings.lease_seconds
+        if self.settings.bulk and len(items) > self.settings.bulk_threshold:
+            send_bulk = self.bulk.send_events if self.kind == "event" else self.bulk.send_profiles
+            self._start(items, send_bulk(items, deadline))
+            return
+        for item in items:
+            self._start([item], self._deliver_single(item, deadline), single=True)
+
+    async def _deliver_single(self, item: Item, deadline: float) -> None:
+        async with self.slots:
+            sent = await self.sender.send_single(item, deadline)
+            if sent is not None:
+                await self.recorder.apply(SINGLE_ENDPOINT[item.kind], [item], sent.outcome)
+
+    def _start(self, items: Sequence[Item], work: Awaitable[None], *, single: bool = False) -> None:
+        self.claimed += len(items)
+        self.singles += single
+        task = asyncio.create_task(self._guard(len(items), work, single))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _guard(self, count: int, work: Awaitable[None], single: bool) -> None:
+        """Run one unit of work; a failure leaves its leases to expire and be reclaimed."""
+        try:
+            await work
+        except Exception:
+            log.exception("delivery.unit_failed", account=self.account, kind=self.kind)
+        finally:
+            was_full = self.claimed >= self.max_claimed or self._singles_busy()
+            self.claimed -= count
+            self.singles -= single
+            if single:
+                self.single_done.set()
+            if was_full:
+                self.wakeup.set()
+
+    async def _gather(self) -> None:
+        """Too few items for a batch, every single request busy: let a poll's worth of commits
+        gather, rather than look again (a write transaction) on each commit's wake-up."""
+        self.single_done.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.single_done.wait(), self.settings.poll_seconds)
+        self.wakeup.clear()
+
+    async def _idle(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wakeup.wait(), self.settings.poll_seconds)
+        self.wakeup.clear()
+
+    async def _drain(self) -> None:
+        if not self.tasks:
+            return
+        _, pending = await asyncio.wait(self.tasks, timeout=self.settings.stop_grace_seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)

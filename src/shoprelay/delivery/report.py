@@ -1,0 +1,103 @@
+"""The one report hook: every delivery outcome is logged and counted here, and nowhere else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+from prometheus_client import Counter, Histogram
+
+from shoprelay.delivery.outcome import (
+    DeadLetter,
+    Delivered,
+    DuplicateProfile,
+    Outcome,
+    PauseAccount,
+    RetryLater,
+)
+
+log = structlog.get_logger("shoprelay.delivery")
+
+ITEMS = Counter(
+    "shoprelay_delivery_items_total",
+    "Outbox items by what their Klaviyo request came to",
+    ["endpoint", "outcome"],
+)
+REQUESTS = Counter(
+    "shoprelay_delivery_requests_total", "Requests sent to Klaviyo", ["endpoint", "status"]
+)
+THROTTLED = Counter("shoprelay_delivery_429_total", "Klaviyo 429 responses", ["endpoint"])
+LATENCY = Histogram(
+    "shoprelay_delivery_request_seconds",
+    "Klaviyo request latency",
+    ["endpoint"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One request and what came of it, as the report hook receives it."""
+
+    account: str
+    endpoint: str
+    item_ids: tuple[int, ...]
+    outcome: Outcome
+    seconds: float
+    status: int | None = None
+
+
+def outcome_name(outcome: Outcome) -> str:
+    """A short label for logs and metrics."""
+    names = {
+        Delivered: "delivered",
+        RetryLater: "retried",
+        DeadLetter: "dead_lettered",
+        PauseAccount: "paused",
+        DuplicateProfile: "duplicate_profile",
+    }
+    return names[type(outcome)]
+
+
+def report(attempt: Attempt) -> None:
+    """Log and count one attempt: ids, counts and status codes, never payloads."""
+    name = outcome_name(attempt.outcome)
+    status = "none" if attempt.status is None else str(attempt.status)
+    ITEMS.labels(attempt.endpoint, name).inc(len(attempt.item_ids))
+    REQUESTS.labels(attempt.endpoint, status).inc()
+    LATENCY.labels(attempt.endpoint).observe(attempt.seconds)
+    fields = {
+        "account": attempt.account,
+        "endpoint": attempt.endpoint,
+        "items": len(attempt.item_ids),
+        "status": attempt.status,
+        "outcome": name,
+    }
+    outcome = attempt.outcome
+    if isinstance(outcome, RetryLater):
+        if outcome.throttled:
+            THROTTLED.labels(attempt.endpoint).inc()
+        log.warning("klaviyo.retry", reason=outcome.reason, delay_hint=outcome.delay_hint, **fields)
+    elif isinstance(outcome, DeadLetter):
+        # Klaviyo's detail can quote an email or phone, so only the code and pointer go here.
+        log.warning("klaviyo.refused", code=outcome.code, pointer=outcome.pointer, **fields)
+    elif isinstance(outcome, DuplicateProfile):
+        log.info("klaviyo.duplicate_profile", item_ids=attempt.item_ids, **fields)
+    elif isinstance(outcome, Delivered):
+        log.debug("klaviyo.delivered", **fields)
+
+
+def report_pause(account: str, endpoint: str, reason: str, *, paused: bool) -> None:
+    """A pause began or ended: loud for the account-wide kind, which needs a person."""
+    if not paused:
+        log.warning("klaviyo.resumed", account=account, endpoint=endpoint)
+    elif endpoint == "*":
+        log.error("klaviyo.account_paused", account=account, reason=reason)
+    else:
+        log.warning("klaviyo.endpoint_paused", account=account, endpoint=endpoint, reason=reason)
+
+
+def report_gave_up(account: str, item_ids: tuple[int, ...], reason: str) -> None:
+    """Items dead-lettered because they ran out of attempts or time."""
+    ITEMS.labels("any", "gave_up").inc(len(item_ids))
+    log.warning("klaviyo.gave_up", account=account, items=len(item_ids), reason=reason)

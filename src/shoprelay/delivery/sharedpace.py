@@ -1,0 +1,50 @@
+"""Pacing shared by every process on one PostgreSQL database, on top of the in-process windows.
+
+Each process paces itself in memory (ratelimit.py), which is exact for its own requests; on
+PostgreSQL several processes may deliver for the same account, so each send also takes a slot
+from the database (store/rateslots.py), and together they never exceed Klaviyo's limits.
+SQLite runs a single process by design and has no shared budget.
+"""
+
+from __future__ import annotations
+
+from shoprelay.delivery.ratelimit import EndpointLimit, padded
+from shoprelay.store import rateslots
+from shoprelay.store.database import Store
+from shoprelay.store.rateslots import SlotLimits
+
+# Another process cannot see our responses, so a shared slot is freed a window after the send
+# rather than after the response: this allows for the time a request takes to reach Klaviyo.
+ARRIVAL_ALLOWANCE_SECONDS = 0.25
+
+
+def slot_limits(limit: EndpointLimit) -> SlotLimits:
+    """Slots for one endpoint: as many as its limits, each busy for a padded window."""
+    return SlotLimits(
+        burst=limit.burst,
+        steady=limit.steady,
+        burst_busy_seconds=padded(limit.burst_seconds) + ARRIVAL_ALLOWANCE_SECONDS,
+        steady_busy_seconds=padded(limit.steady_seconds) + ARRIVAL_ALLOWANCE_SECONDS,
+    )
+
+
+class SharedBudget:
+    """Takes a send slot of each window from the database, one statement per request."""
+
+    def __init__(self, store: Store, limits: dict[str, EndpointLimit]) -> None:
+        self.store = store
+        self.limits = {endpoint: slot_limits(limit) for endpoint, limit in limits.items()}
+        self.provisioned: set[tuple[str, str]] = set()
+
+    async def take(self, account: str, endpoint: str, now: float) -> float:
+        """0 when a request may go now (its slots are taken); else seconds to wait."""
+        limits = self.limits[endpoint]
+        if (account, endpoint) not in self.provisioned:
+            await rateslots.provision(self.store, account, endpoint, limits)
+            self.provisioned.add((account, endpoint))
+        return await rateslots.take(self.store, account, endpoint, limits, now)
+
+
+def shared_budget(store: Store, limits: dict[str, EndpointLimit]) -> SharedBudget | None:
+    """A budget across processes on PostgreSQL; None on SQLite, where one process delivers."""
+    return SharedBudget(store, limits) if store.backend == "postgresql" else None

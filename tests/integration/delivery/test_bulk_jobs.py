@@ -1,0 +1,114 @@
+"""Bulk batches in flight and import jobs slower than the lease, on both store dialects."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from sqlalchemy import select
+from tests.integration.delivery.harness import (
+    FAST,
+    enqueue,
+    event_item,
+    profile_item,
+    recorded_keys,
+    running,
+)
+from tests.support.harness import eventually
+
+from shoprelay.delivery.ratelimit import EndpointLimit
+from shoprelay.sim.klaviyo import KlaviyoSimConfig
+from shoprelay.store.database import Store
+from shoprelay.store.schema import dead_letters, outbox
+
+# A lease short enough that an import job outlives it several times over.
+SHORT_LEASE = dataclasses.replace(FAST, lease_seconds=1.0, job_poll_seconds=0.1)
+
+
+async def test_an_import_job_slower_than_the_lease_is_submitted_once(store: Store) -> None:
+    """Items stay leased while a slow job runs: one job, every profile delivered once."""
+    await enqueue(store, [profile_item(n) for n in range(60)])
+    sim_config = KlaviyoSimConfig(bulk_job_delay_seconds=3.0)
+    async with running(store, sim_config, SHORT_LEASE) as harness:
+        counts = await harness.settled(within=30.0)
+    assert counts["delivered"] == 60
+    assert harness.sim.stats()["requests"]["bulk_import_profiles"] == {"202": 1}
+    assert len(harness.sim.all_profiles()) == 60
+
+
+async def test_an_import_job_past_its_timeout_spends_attempts_then_dead_letters(
+    store: Store,
+) -> None:
+    """A job that outlasts the job timeout goes through retries, and is dead-lettered at the end."""
+    await enqueue(store, [profile_item(n) for n in range(30)])
+    config = dataclasses.replace(SHORT_LEASE, max_attempts=2, job_timeout_seconds=1.5)
+    sim_config = KlaviyoSimConfig(bulk_job_delay_seconds=60.0)
+    async with running(store, sim_config, config) as harness:
+        counts = await harness.settled(within=30.0)
+    assert counts["dead_lettered"] == 30
+    assert harness.sim.stats()["requests"]["bulk_import_profiles"] == {"202": 2}
+    async with store.read() as conn:
+        attempts = (await conn.execute(select(outbox.c.attempts))).scalars().all()
+        reasons = (await conn.execute(select(dead_letters.c.reason))).scalars().all()
+    assert set(attempts) == {2}
+    assert all("import job did not complete in time" in reason for reason in reasons)
+
+
+async def test_a_backlog_keeps_four_bulk_batches_in_flight(store: Store) -> None:
+    """While Klaviyo answers slowly, a lane has four bulk requests out at once, not two."""
+    config = dataclasses.replace(FAST, bulk_batch_size=10, bulk_threshold=5, max_in_flight=2)
+    await enqueue(store, [event_item(n) for n in range(40)])
+    # Every request waits 1.5 s after it is counted, so all in flight share one burst window.
+    sim_config = KlaviyoSimConfig(rate_slow=1.0, slow_seconds=1.5)
+    async with running(store, sim_config, config) as harness:
+        counts = await harness.settled()
+    assert counts["delivered"] == 40
+    assert harness.sim.stats()["max_in_window"]["bulk_create_events"]["burst"] == 4
+
+
+async def test_a_stream_that_outruns_single_requests_goes_out_in_bulk(store: Store) -> None:
+    """Items committed a few at a time gather while single requests are busy, then go in bulk."""
+    config = dataclasses.replace(FAST, bulk_batch_size=50, bulk_threshold=5, max_in_flight=2)
+    sim_config = KlaviyoSimConfig(rate_slow=1.0, slow_seconds=0.3)
+    async with running(store, sim_config, config) as harness:
+        for commit in range(40):
+            await enqueue(store, [event_item(2 * commit), event_item(2 * commit + 1)])
+            harness.dispatcher.wake()
+            await asyncio.sleep(0.02)
+        counts = await harness.settled()
+    assert counts["delivered"] == 80
+    assert sorted(recorded_keys(harness.sim)) == sorted(
+        ("Placed Order", f"order:{n}") for n in range(80)
+    )
+    requests = harness.sim.stats()["requests"]
+    # Claimed as they came, all 80 would have gone singly, two at a time.
+    assert requests["bulk_create_events"]["202"] >= 1
+    assert requests["create_event"]["202"] <= 20
+
+
+async def test_a_backlog_goes_in_bulk_while_single_requests_wait_out_their_limit(
+    store: Store,
+) -> None:
+    """Single requests stuck behind their steady window do not hold back a bulk batch."""
+    limits = dict(FAST.limits) | {"create_event": EndpointLimit(burst=2, steady=2)}
+    # A lease long enough that the waiting single requests keep their items, as by default.
+    config = dataclasses.replace(
+        FAST,
+        bulk_batch_size=50,
+        bulk_threshold=5,
+        max_in_flight=2,
+        limits=limits,
+        lease_seconds=180.0,
+    )
+    async with running(store, config=config) as harness:
+        # Four trickles: two spend the single budget, two then wait about a minute for it.
+        for n in range(4):
+            await enqueue(store, [event_item(n)])
+            harness.dispatcher.wake()
+            await asyncio.sleep(0.3)
+        await enqueue(store, [event_item(n) for n in range(4, 44)])
+        harness.dispatcher.wake()
+        await eventually(lambda: len(recorded_keys(harness.sim)) >= 42, timeout=15, interval=0.1)
+    requests = harness.sim.stats()["requests"]
+    assert requests["create_event"]["202"] == 2
+    assert requests["bulk_create_events"]["202"] >= 1

@@ -1,0 +1,129 @@
+"""Klaviyo's rate limits shared by several processes on one PostgreSQL database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Connection
+from tests.integration.delivery.harness import (
+    FAST,
+    KEY,
+    REVISION,
+    enqueue,
+    event_item,
+    recorded_keys,
+)
+
+from shoprelay.delivery.dispatcher import DeliveryConfig, Dispatcher
+from shoprelay.delivery.klaviyo import KlaviyoClient
+from shoprelay.delivery.ratelimit import SPEC_LIMITS, EndpointLimit
+from shoprelay.delivery.sharedpace import SharedBudget, shared_budget
+from shoprelay.sim.klaviyo import KlaviyoSim, KlaviyoSimConfig, RateLimit, create_app
+from shoprelay.store import outbox
+from shoprelay.store.database import Store
+from shoprelay.web.serving import serving
+
+BURST = 3
+EVENTS = 24
+
+
+def require_postgresql(store: Store) -> None:
+    if store.backend != "postgresql":
+        pytest.skip("SQLite runs a single process by design: nothing to share")
+
+
+@contextlib.asynccontextmanager
+async def two_processes(
+    stores: list[Store], sim_config: KlaviyoSimConfig, config: DeliveryConfig
+) -> AsyncIterator[KlaviyoSim]:
+    """One simulator; a dispatcher with its own store and client per simulated process."""
+    app = create_app(sim_config)
+    async with serving(app) as base_url:
+        clients = [KlaviyoClient(base_url, SecretStr(KEY), REVISION) for _ in stores]
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(Dispatcher(s, c, config, owner=f"process-{n}").run(stop))
+            for n, (s, c) in enumerate(zip(stores, clients, strict=True))
+        ]
+        try:
+            yield app.state.sim
+        finally:
+            stop.set()
+            await asyncio.wait_for(asyncio.gather(*tasks), timeout=15)
+            for client in clients:
+                await client.close()
+
+
+async def settled(store: Store, within: float = 60.0) -> dict[str, int]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        async with store.read() as conn:
+            found = await outbox.counts(conn)
+        if found["pending"] == 0 and found["in_flight"] == 0:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"delivery did not settle: {found}")
+
+
+async def test_two_processes_share_the_burst_limit(store: Store, database_url: str) -> None:
+    """Two dispatchers on one database stay within one account's limit together: no 429."""
+    require_postgresql(store)
+    limits = dict(SPEC_LIMITS) | {"create_event": EndpointLimit(BURST, 1000)}
+    # Few in flight per process, so that both processes claim a share of the backlog.
+    config = dataclasses.replace(FAST, limits=limits, bulk=False, max_in_flight=2)
+    sim_config = KlaviyoSimConfig(limits={"create_event": RateLimit(BURST, 1000)})
+    await enqueue(store, [event_item(n) for n in range(EVENTS)])
+    other = await Store.open(database_url)
+    try:
+        async with two_processes([store, other], sim_config, config) as sim:
+            counts = await settled(store)
+    finally:
+        await other.close()
+    stats = sim.stats()
+    assert counts["delivered"] == EVENTS
+    assert len(recorded_keys(sim)) == EVENTS
+    assert stats["throttled"] == 0
+    assert stats["max_in_window"]["create_event"]["burst"] <= BURST
+
+
+async def test_two_processes_share_the_steady_limit(store: Store, database_url: str) -> None:
+    """Slots taken by one process count against the other, and free again a window later."""
+    require_postgresql(store)
+    limits = {"create_event": EndpointLimit(100, 3)}
+    other = await Store.open(database_url)
+    try:
+        budgets = [SharedBudget(store, limits), SharedBudget(other, limits)]
+        waits = [await budgets[n % 2].take("default", "create_event", 1000.0) for n in range(5)]
+        later = await budgets[1].take("default", "create_event", 1000.0 + 61.5)
+    finally:
+        await other.close()
+    assert [wait == 0 for wait in waits] == [True, True, True, False, False]
+    assert all(60 < wait < 62 for wait in waits[3:])
+    assert later == 0
+
+
+async def test_sqlite_has_no_shared_budget(store: Store) -> None:
+    """Only PostgreSQL shares a budget; SQLite's one process paces in memory."""
+    budget = shared_budget(store, dict(SPEC_LIMITS))
+    assert (budget is None) == (store.backend == "sqlite")
+
+
+async def test_the_migrations_create_the_rate_slots_table_as_declared(store: Store) -> None:
+    """The migrated database matches schema.py for the table the shared budget uses."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from shoprelay.store.schema import metadata
+
+    def differences(connection: Connection) -> list[object]:
+        found = compare_metadata(MigrationContext.configure(connection), metadata)
+        return [diff for diff in found if "delivery_rate_slots" in repr(diff)]
+
+    async with store.engine.connect() as conn:
+        assert await conn.run_sync(differences) == []
