@@ -1,0 +1,77 @@
+"""The `shoprelay` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from shoprelay.cli import dlq, shipstation, sim
+
+app = typer.Typer(
+    help="Move Shopify and ShipStation data into Klaviyo: nothing lost, nothing doubled.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(dlq.app, name="dlq")
+app.add_typer(sim.app, name="sim")
+app.add_typer(shipstation.app, name="shipstation")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Receiving processes; the first also delivers and polls.")
+    ] = 1,
+) -> None:
+    """Receive webhooks, deliver to Klaviyo, and run the pollers."""
+    from shoprelay.cli.serve import serve as run_serve
+
+    run_serve(host, port, workers)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="The stable JSON document.")] = False,
+) -> None:
+    """Pending, in flight, delivered, dead-lettered; pauses and the last error."""
+    from shoprelay.cli.status import status as show_status
+
+    show_status(as_json)
+
+
+@app.command()
+def resume() -> None:
+    """Lift every delivery pause now (after fixing a key, say)."""
+    from shoprelay.cli.status import resume as run_resume
+
+    run_resume()
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest revision."""
+    from shoprelay.cli.common import console, run, settings, with_store
+
+    config = settings()
+
+    async def main() -> None:
+        async def work(_: object) -> None:
+            return None
+
+        await with_store(config, work)  # opening the store migrates it
+
+    run(main)
+    console.print("database is at the newest revision")
+
+
+@app.command()
+def demo(
+    orders: Annotated[int, typer.Option(help="How many Shopify orders to stream.")] = 40,
+) -> None:
+    """Run the whole pipeline against the simulators, with no accounts."""
+    from shoprelay.cli.demo import run_demo
+
+    run_demo(orders)

@@ -1,0 +1,119 @@
+"""The running service: store, webhook receiver, delivery worker and pollers, wired once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from typing import Any
+
+import structlog
+from sqlalchemy import text
+
+from shoprelay import status
+from shoprelay.config import Settings
+from shoprelay.delivery.dispatcher import DeliveryConfig, Dispatcher
+from shoprelay.delivery.klaviyo import KlaviyoClient
+from shoprelay.errors import ConfigError
+from shoprelay.mapping.shopify_fields import ShopifyMetrics
+from shoprelay.sources.shopify.ingest import IngestWriter
+from shoprelay.sources.shopify.receive import Receiver
+from shoprelay.store.database import Store
+
+log = structlog.get_logger("shoprelay.service")
+
+
+def require(settings: Settings, *names: str) -> None:
+    """Stop start-up with one message naming the first missing setting."""
+    for name in names:
+        if getattr(settings, name) is None:
+            raise ConfigError(f"{name}: required to run this command, and not set")
+
+
+def shopify_metrics(settings: Settings) -> ShopifyMetrics:
+    return ShopifyMetrics(
+        placed_order=settings.METRIC_PLACED_ORDER,
+        ordered_product=settings.METRIC_ORDERED_PRODUCT,
+        fulfilled_order=settings.METRIC_FULFILLED_ORDER,
+        cancelled_order=settings.METRIC_CANCELLED_ORDER,
+        refunded_order=settings.METRIC_REFUNDED_ORDER,
+        started_checkout=settings.METRIC_STARTED_CHECKOUT,
+    )
+
+
+class Service:
+    """Everything `shoprelay serve` runs in one process."""
+
+    def __init__(self, settings: Settings, store: Store, *, background: bool = True) -> None:
+        self.settings = settings
+        self.store = store
+        # Extra `--workers` only receive: one process delivers and polls, so one limiter paces.
+        self.background = background
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.client = KlaviyoClient.from_settings(settings)
+        self.dispatcher = Dispatcher(
+            store, self.client, DeliveryConfig.from_settings(settings), owner=self.owner
+        )
+        self.writer = IngestWriter(store, on_commit=lambda _: self.dispatcher.wake())
+        self.receiver = Receiver(self.writer, settings.shopify_secrets, shopify_metrics(settings))
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    async def open(cls, settings: Settings, *, background: bool = True) -> Service:
+        require(settings, "SHOPIFY_WEBHOOK_SECRET", "KLAVIYO_PRIVATE_API_KEY")
+        return cls(settings, await Store.open(settings.DATABASE_URL), background=background)
+
+    async def start(self) -> None:
+        self._stop.clear()
+        await self.writer.start()
+        if self.background:
+            self._start_background()
+        log.info(
+            "shoprelay started",
+            database=self.store.backend,
+            role="all" if self.background else "receiver",
+            shipstation=self.settings.shipstation_enabled and self.background,
+        )
+
+    def _start_background(self) -> None:
+        self._tasks.append(asyncio.create_task(self.dispatcher.run(self._stop), name="delivery"))
+        if self.settings.shipstation_enabled:
+            from shoprelay.sources.shipstation.poll import run_scheduler
+
+            self._tasks.append(
+                asyncio.create_task(
+                    run_scheduler(self.store, self.settings, self._stop), name="shipstation"
+                )
+            )
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, timeout=10)
+        self._tasks = []
+        await self.writer.stop()
+        await self.client.close()
+        log.info("shoprelay stopped")
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    async def ready(self) -> tuple[bool, str]:
+        """Not ready when the database is away or a background task has stopped."""
+        stopped = [task.get_name() for task in self._tasks if task.done()]
+        if stopped and not self._stop.is_set():
+            return False, f"background task stopped: {', '.join(stopped)}"
+        try:
+            async with self.store.read() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return False, f"database unreachable: {type(exc).__name__}"
+        return True, "ok"
+
+    async def status(self) -> dict[str, Any]:
+        return await status.collect(
+            self.store, shipstation_enabled=self.settings.shipstation_enabled
+        )

@@ -1,0 +1,69 @@
+"""The HTTP app: the Shopify webhook, health, readiness, status and Prometheus metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import request_response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shoprelay.web.webhooks import WEBHOOK_PATH, shopify_endpoint
+
+if TYPE_CHECKING:
+    from shoprelay.service import Service
+
+
+def create_app(service: Service) -> ASGIApp:
+    """The webhook on the shortest path; everything else, and the lifespan, through FastAPI."""
+    api = _operations_app(service)
+    webhook = request_response(
+        shopify_endpoint(service.receiver, service.settings.SHOPIFY_MAX_BODY_BYTES)
+    )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        # Shopify's POSTs skip routing and middleware: on the hot path they cost a third.
+        if scope["type"] == "http" and scope["path"] == WEBHOOK_PATH and scope["method"] == "POST":
+            await webhook(scope, receive, send)
+        else:
+            await api(scope, receive, send)
+
+    return app
+
+
+def _operations_app(service: Service) -> FastAPI:
+    """Health, readiness, status and metrics, and the lifespan that runs the service."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(title="shoprelay", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        ready, detail = await service.ready()
+        return JSONResponse({"ready": ready, "detail": detail}, status_code=200 if ready else 503)
+
+    @app.get("/status")
+    async def status() -> dict[str, Any]:
+        return await service.status()
+
+    @app.get("/metrics")
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
