@@ -1,0 +1,1 @@
+"""Benchmarks for shoprelay: ingest, drain and end to end, reported as same-run ratios."""

@@ -1,0 +1,96 @@
+"""Scenario 1, ingest: signed order webhooks at concurrency C, against a bare endpoint too."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench import databases, report
+from bench.load import closed_loop
+from bench.processes import Server, running
+from bench.report import Row
+from bench.stack import klaviyo_and_shoprelay
+from bench.webhooks import order_webhooks
+
+TARGET_PER_SECOND = 1500
+TARGET_P99_MS = 100.0
+LOAD_TIMEOUT_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class IngestSize:
+    """How much load: measured webhooks, connections, and unmeasured warm-up webhooks."""
+
+    webhooks: int = 6_000
+    concurrency: int = 64
+    warmup: int = 1_000
+    workers: tuple[int, ...] = (1, 2)
+
+
+async def measure(server: Server, requests: Sequence[bytes], size: IngestSize) -> Row:
+    """Warm up, then send the measured requests; throughput, latency and who used the CPU."""
+    measured = requests[size.warmup :]
+    async with asyncio.timeout(LOAD_TIMEOUT_SECONDS):
+        await closed_loop(server.port, requests[: size.warmup], size.concurrency)
+        server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
+        result = await closed_loop(server.port, measured, size.concurrency)
+    server_cpu, client_cpu = server.cpu_seconds() - server_cpu, time.process_time() - client_cpu
+    return {
+        "webhooks": len(measured),
+        "concurrency": size.concurrency,
+        "acked_per_s": round(len(measured) / result.elapsed, 1),
+        **report.latency_ms(result.latencies),
+        "non_200": sum(count for status, count in result.statuses.items() if status != 200),
+        "server_cpu_pct": round(100 * server_cpu / result.elapsed),
+        "client_cpu_pct": round(100 * client_cpu / result.elapsed),
+        "peak_rss_mib": round(server.peak_rss_mib(), 1),
+    }
+
+
+async def bare(requests: Sequence[bytes], size: IngestSize, logs: Path) -> Row:
+    """The same load against the bare endpoint on the same server stack."""
+    with running("bare", ["bench.bare"], {}, logs) as server:
+        return {"run": "bare endpoint", "backend": "-"} | await measure(server, requests, size)
+
+
+async def shoprelay(
+    backend: str, requests: Sequence[bytes], size: IngestSize, work: Path, workers: int
+) -> Row:
+    """The load against `shoprelay serve --workers N` on a fresh database of `backend`."""
+    async with databases.fresh(backend, work) as url:
+        with klaviyo_and_shoprelay(url, work, workers=workers) as (_, server):
+            run = f"shoprelay ({workers} worker{'s' if workers > 1 else ''})"
+            return {"run": run, "backend": backend} | await measure(server, requests, size)
+
+
+def verdict(row: Row) -> str:
+    """Whether a shoprelay row meets the issue's targets."""
+    fast = row["acked_per_s"] >= TARGET_PER_SECOND
+    prompt = row["p99_ms"] < TARGET_P99_MS
+    return "met" if fast and prompt and not row["non_200"] else "NOT met"
+
+
+async def run(backends: Sequence[str], size: IngestSize, work: Path) -> list[Row]:
+    """Bare endpoint first, then shoprelay on each backend; ratios against the bare figure."""
+    requests = order_webhooks(size.warmup + size.webhooks).requests
+    baseline = await bare(requests, size, work)
+    rows = [baseline]
+    for backend in backends:
+        for workers in size.workers:
+            row = await shoprelay(backend, requests, size, work, workers)
+            row["vs_bare"] = report.ratio(row["acked_per_s"], baseline["acked_per_s"])
+            row["target"] = verdict(row)
+            rows.append(row)
+    notes = [
+        f"target: >= {TARGET_PER_SECOND:,} signed order webhooks/s, p99 < {TARGET_P99_MS:.0f} ms",
+        "vs_bare: acknowledged/s relative to the bare endpoint, same run, same load",
+        "cpu_pct: 100 = one core; the client and server share the machine's cores",
+        "shoprelay runs its dispatcher meanwhile, delivering to the simulator (also on this host)",
+        "workers: `serve --workers N` processes share the socket; the first also delivers",
+    ]
+    report.show("Ingest: signed orders/create webhooks", rows, notes)
+    report.save("ingest", asdict(size) | {"backends": list(backends)}, rows, notes)
+    return rows

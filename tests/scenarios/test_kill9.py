@@ -1,0 +1,181 @@
+"""kill -9 of `shoprelay serve` in the middle of a webhook stream loses nothing acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, suppress
+from typing import IO, Any
+
+import httpx
+from tests.support.harness import (
+    KLAVIYO_KEY,
+    WEBHOOK_SECRET,
+    KlaviyoSimServer,
+    eventually,
+    free_port,
+    klaviyo_sim,
+)
+
+from shoprelay.mapping.shopify import order_to_events
+from shoprelay.mapping.shopify_fields import ShopifyMetrics
+from shoprelay.sim import shopify as sender
+from shoprelay.sim.shopify_orders import fake_order
+from shoprelay.sim.shopify_payloads import fake_customer
+
+SHOP = "kill9-shop.myshopify.com"
+_logs: dict[int, IO[bytes]] = {}
+
+
+@asynccontextmanager
+async def serve_process(
+    database_url: str, klaviyo_url: str, port: int, workers: int = 1
+) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """`shoprelay serve` as its own process, as an operator runs it."""
+    env = os.environ | {
+        "DATABASE_URL": database_url,
+        "KLAVIYO_API_URL": klaviyo_url,
+        "KLAVIYO_PRIVATE_API_KEY": KLAVIYO_KEY,
+        "SHOPIFY_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "DELIVERY_BACKOFF_BASE_SECONDS": "0.05",
+        "DELIVERY_LEASE_SECONDS": "2",
+        "LOG_LEVEL": "WARNING",
+    }
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "shoprelay",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    _logs[process.pid] = log
+    try:
+        async with httpx.AsyncClient() as client:
+
+            async def healthy() -> bool:
+                if process.poll() is not None:
+                    raise AssertionError(output(process))
+                with suppress(httpx.TransportError):
+                    return (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+                return False
+
+            await eventually(healthy, timeout=30, interval=0.1)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=15)
+            if process.poll() is None:
+                process.kill()
+        process.wait()
+        del _logs[process.pid]
+        log.close()
+
+
+def output(process: subprocess.Popen[bytes]) -> str:
+    """What a `serve_process` has printed so far."""
+    log = _logs[process.pid]
+    log.seek(0)
+    return log.read().decode(errors="replace")
+
+
+def orders(n: int) -> Iterator[dict[str, Any]]:
+    rng = random.Random(9)
+    for number in range(1001, 1001 + n):
+        yield fake_order(rng, fake_customer(rng), number=number)
+
+
+async def post_all(
+    port: int, payloads: dict[int, dict[str, Any]], failures: dict[int, str] | None = None
+) -> dict[int, bool]:
+    """Send order webhooks (by index, which is also the delivery id) and note which got 200."""
+    acked: dict[int, bool] = {}
+    gate = asyncio.Semaphore(16)
+    failures = {} if failures is None else failures
+    async with httpx.AsyncClient(timeout=30) as client:
+
+        async def post(index: int, payload: dict[str, Any]) -> None:
+            body = sender.encode(payload)
+            headers = sender.headers(
+                "orders/create", body, WEBHOOK_SECRET.encode(), SHOP, f"wh-{index}"
+            )
+            async with gate:
+                try:
+                    response = await client.post(
+                        f"http://127.0.0.1:{port}/webhooks/shopify", content=body, headers=headers
+                    )
+                    acked[index] = response.status_code == 200
+                    if not acked[index]:
+                        failures[index] = f"{response.status_code} {response.text[:200]}"
+                except httpx.TransportError as error:
+                    acked[index] = False
+                    failures[index] = repr(error)
+
+        await asyncio.gather(*(post(i, p) for i, p in payloads.items()))
+    return acked
+
+
+def expected_events(payloads: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(metric, unique_id) of every event these orders should become."""
+    return {
+        (event.metric, event.unique_id)
+        for payload in payloads
+        for event in order_to_events(payload, SHOP, ShopifyMetrics())
+    }
+
+
+def recorded(sim: KlaviyoSimServer) -> set[tuple[str, str | None]]:
+    return {(event.metric, event.unique_id) for event in sim.sim.events}
+
+
+async def test_kill9_mid_stream_loses_nothing_acknowledged(database_url: str) -> None:
+    """Every event of every acknowledged webhook reaches Klaviyo exactly once across a kill -9."""
+    payloads = list(orders(240))
+    expected = expected_events(payloads)
+    port = free_port()
+    async with klaviyo_sim() as sim:
+        async with serve_process(database_url, sim.url, port) as process:
+            stream = asyncio.create_task(post_all(port, dict(enumerate(payloads))))
+            await eventually(lambda: len(sim.sim.events) > 50, timeout=60)
+            process.send_signal(signal.SIGKILL)
+            acked = await stream
+        assert any(acked.values()), "nothing was acknowledged before the kill"
+        acked_before = {index for index, ok in acked.items() if ok}
+        async with serve_process(database_url, sim.url, port):
+            # Shopify retries what was not acknowledged; do the same.
+            retried = {i: p for i, p in enumerate(payloads) if i not in acked_before}
+            assert all((await post_all(port, retried)).values())
+            await eventually(lambda: recorded(sim) >= expected, timeout=120, interval=0.2)
+        assert len(sim.sim.events) == len(expected)
+
+
+async def test_two_workers_share_the_socket_and_one_delivers(database_url: str) -> None:
+    """With --workers 2, webhooks landing on either process reach Klaviyo exactly once."""
+    payloads = list(orders(60))
+    expected = expected_events(payloads)
+    port = free_port()
+    async with (
+        klaviyo_sim() as sim,
+        serve_process(database_url, sim.url, port, workers=2) as server,
+    ):
+        failures: dict[int, str] = {}
+        acked = await post_all(port, dict(enumerate(payloads)), failures)
+        assert all(acked.values()), (failures, server.poll(), output(server))
+        await eventually(lambda: recorded(sim) >= expected, timeout=60, interval=0.2)
+    assert len(sim.sim.events) == len(expected)
