@@ -157,21 +157,21 @@ async def claim(
     leased = update(outbox).values(
         status=Status.IN_FLIGHT, lease_owner=lease, lease_until=now + lease_seconds
     )
-    if kind in ORDERED_KINDS:
-        await store.write(_supersede(account, kind))
-    if at_least <= 1:
-        statement = leased.where(outbox.c.id.in_(ready.scalar_subquery()))
-        rows = (await store.write(statement.returning(*_ITEM_COLUMNS))).rows
-    else:
 
-        def enough_or_none(conn: Connection) -> Sequence[Any]:
+    def claim_ready(conn: Connection) -> Sequence[Any]:
+        while True:
             ids = conn.execute(ready).scalars().all()
-            if len(ids) < at_least:
+            if not ids or len(ids) < at_least:
                 return []
+            if kind in ORDERED_KINDS:
+                superseded = conn.execute(_supersede(ids).returning(outbox.c.id)).scalars().all()
+                ids = sorted(set(ids) - set(superseded))
+                if not ids:
+                    continue  # each round supersedes at least one item, so this ends
             statement = leased.where(outbox.c.id.in_(ids)).returning(*_ITEM_COLUMNS)
             return conn.execute(statement).all()
 
-        rows = await store.run_in_transaction(enough_or_none)
+    rows = await store.run_in_transaction(claim_ready)
     return sorted((_item(row) for row in rows), key=lambda item: item.id)
 
 
@@ -196,16 +196,19 @@ def _ordering_rules(kind: str) -> list[Any]:
     return [~in_flight_before]
 
 
-def _supersede(account: str, kind: str) -> Any:
-    """Pending items with a newer item of the same key queued behind them are never sent."""
+def _supersede(ids: Sequence[int]) -> Any:
+    """Of these pending items, those with a newer item of the same key are never sent.
+
+    Only the items about to be claimed are checked, so a claim costs the same whatever the
+    backlog; an item also checked this way is the only one of its key in its claim.
+    """
     newer = outbox.alias("newer")
     newer_queued = select(newer.c.id).where(_same_key(newer), newer.c.id > outbox.c.id).exists()
     return (
         update(outbox)
         .where(
+            outbox.c.id.in_(ids),
             outbox.c.status == Status.PENDING,
-            outbox.c.account == account,
-            outbox.c.kind == kind,
             outbox.c.ordering_key.is_not(None),
             newer_queued,
         )
@@ -345,10 +348,30 @@ async def oldest_pending(conn: AsyncConnection) -> float | None:
 
 
 async def lanes(conn: AsyncConnection) -> list[tuple[str, str]]:
-    """The (account, kind) pairs that have pending items."""
+    """The (account, kind) pairs that have pending items.
+
+    Found by a seek per pair rather than a GROUP BY, which would read the whole backlog.
+    """
+    pairs = []
+    account = await _next_pending(conn, outbox.c.account, None)
+    while account is not None:
+        by_account = outbox.c.account == account
+        kind = await _next_pending(conn, outbox.c.kind, None, by_account)
+        while kind is not None:
+            pairs.append((account, kind))
+            kind = await _next_pending(conn, outbox.c.kind, kind, by_account)
+        account = await _next_pending(conn, outbox.c.account, account)
+    return pairs
+
+
+async def _next_pending(
+    conn: AsyncConnection, column: Any, after: str | None, *where: Any
+) -> str | None:
+    """The smallest value of `column` after `after` among pending items, by one index seek."""
+    if after is not None:
+        where = (*where, column > after)
     query = (
-        select(outbox.c.account, outbox.c.kind)
-        .where(outbox.c.status == Status.PENDING)
-        .group_by(outbox.c.account, outbox.c.kind)
+        select(column).where(outbox.c.status == Status.PENDING, *where).order_by(column).limit(1)
     )
-    return [(row.account, row.kind) for row in (await conn.execute(query)).all()]
+    value = (await conn.execute(query)).scalar()
+    return None if value is None else str(value)

@@ -41,13 +41,25 @@ async def get_states(
     wanted = list(ids)
     if not wanted:
         return {}
-    query = select(
-        resource_state.c.resource_id, resource_state.c.version, resource_state.c.state
-    ).where(_key(source, scope, kind), resource_state.c.resource_id.in_(wanted))
+    rows = (await conn.execute(states_query(source, scope, kind, wanted))).all()
     return {
         row.resource_id: ResourceState(row.version, orjson.loads(row.state) if row.state else {})
-        for row in (await conn.execute(query)).all()
+        for row in rows
     }
+
+
+def states_query(source: str, scope: str, kind: str, ids: list[str]) -> Any:
+    """Select the version and state of the named resources of one kind.
+
+    One kind per query: a row-value IN over (kind, resource_id) would let SQLite use only
+    the key's prefix and read every resource of the shop.
+    """
+    return select(
+        resource_state.c.kind,
+        resource_state.c.resource_id,
+        resource_state.c.version,
+        resource_state.c.state,
+    ).where(_key(source, scope, kind), resource_state.c.resource_id.in_(ids))
 
 
 def newer_state_upsert(store: Store, ceiling: str | None = None) -> Any:

@@ -155,6 +155,16 @@ async def test_a_newer_profile_version_supersedes_a_pending_older_one(store: Sto
     assert (await _counts(store))["superseded"] == 1
 
 
+async def test_a_one_item_claim_skips_superseded_versions(store: Store) -> None:
+    """Superseded versions at the head of the queue do not make a small claim come back empty."""
+    await _enqueue(store, [_profile(v) for v in (1, 2, 3)])
+    claimed = await outbox.claim(
+        store, account="default", kind="profile", limit=1, owner="w", now=100, lease_seconds=30
+    )
+    assert [item.body["v"] for item in claimed] == [3]
+    assert (await _counts(store))["superseded"] == 2
+
+
 async def test_a_newer_version_waits_while_an_older_one_is_in_flight(store: Store) -> None:
     """A customer's next version is not sent alongside the one still in flight."""
     await _enqueue(store, [_profile(1)])
@@ -174,3 +184,20 @@ async def test_a_retried_older_version_never_lands_after_the_newer(store: Store)
     await _enqueue(store, [_profile(2)], now=101)
     claimed = await _claim_profiles(store, now=200)
     assert [item.body["v"] for item in claimed] == [2]
+
+
+async def test_lanes_are_the_account_and_kind_pairs_with_pending_items(store: Store) -> None:
+    items = [
+        NewItem("event", "e1", {}, "shopify", account="acme"),
+        NewItem("profile", "p1", {}, "shopify", account="acme"),
+        NewItem("event", "e2", {}, "shopify", account="zeta"),
+        NewItem("event", "e3", {}, "shopify", account="beta"),
+    ]
+    await _enqueue(store, items)
+    (beta,) = await outbox.claim(
+        store, account="beta", kind="event", limit=5, owner="w", now=100, lease_seconds=30
+    )
+    await outbox.mark_delivered(store, [beta], now=101)
+    async with store.read() as conn:
+        found = await outbox.lanes(conn)
+    assert found == [("acme", "event"), ("acme", "profile"), ("zeta", "event")]

@@ -11,13 +11,13 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection
 
 from shoprelay.sources.shopify.topics import SOURCE, Plan, ResourceRef
 from shoprelay.store.database import Store
 from shoprelay.store.outbox import new_rows
-from shoprelay.store.receipts import newer_state_upsert
-from shoprelay.store.schema import dead_letters, outbox, resource_state, webhook_receipts
+from shoprelay.store.receipts import newer_state_upsert, states_query
+from shoprelay.store.schema import dead_letters, outbox, webhook_receipts
 
 log = structlog.get_logger("shoprelay.shopify")
 
@@ -43,24 +43,17 @@ class Outcome:
 def _load_versions(
     conn: Connection, shop: str, refs: Sequence[ResourceRef]
 ) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
-    keys = {(ref.kind, ref.id) for ref in refs}
-    if not keys:
-        return {}
-    query = select(
-        resource_state.c.kind,
-        resource_state.c.resource_id,
-        resource_state.c.version,
-        resource_state.c.state,
-    ).where(
-        resource_state.c.source == SOURCE,
-        resource_state.c.scope == shop,
-        tuple_(resource_state.c.kind, resource_state.c.resource_id).in_(list(keys)),
-    )
-    rows = conn.execute(query).all()
-    return {
-        (row.kind, row.resource_id): (row.version, orjson.loads(row.state) if row.state else {})
-        for row in rows
-    }
+    ids_by_kind: dict[str, set[str]] = {}
+    for ref in refs:
+        ids_by_kind.setdefault(ref.kind, set()).add(ref.id)
+    known = {}
+    for kind, ids in ids_by_kind.items():
+        for row in conn.execute(states_query(SOURCE, shop, kind, sorted(ids))):
+            known[(row.kind, row.resource_id)] = (
+                row.version,
+                orjson.loads(row.state) if row.state else {},
+            )
+    return known
 
 
 def _decide(delivery: Delivery, known: dict[tuple[str, str], tuple[str, dict[str, Any]]]) -> Plan:

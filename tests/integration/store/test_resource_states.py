@@ -1,0 +1,56 @@
+"""Stored resource versions: looked up by key, without reading the rest of the shop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import text
+
+from shoprelay.store.database import Store
+from shoprelay.store.receipts import get_states, newer_state_upsert, states_query
+from shoprelay.store.schema import resource_state
+
+SHOP = "bench.myshopify.com"
+
+
+def state_row(kind: str, n: int) -> dict[str, object]:
+    return {
+        "source": "shopify",
+        "scope": SHOP,
+        "kind": kind,
+        "resource_id": str(n),
+        "version": f"2026-01-01T00:00:{n % 60:02d}Z",
+        "state": None,
+        "updated_at": 0.0,
+    }
+
+
+async def test_states_are_found_by_kind_and_id(store: Store) -> None:
+    rows = [state_row(kind, n) for kind in ("order", "customer") for n in range(500)]
+    async with store.transaction() as conn:
+        await conn.execute(newer_state_upsert(store), rows)
+    async with store.read() as conn:
+        orders = await get_states(conn, "shopify", SHOP, "order", ["7", "499", "500"])
+        customers = await get_states(conn, "shopify", SHOP, "customer", ["7"])
+        elsewhere = await get_states(conn, "shopify", "other.myshopify.com", "order", ["7"])
+    assert sorted(orders) == ["499", "7"]
+    assert orders["499"].version == "2026-01-01T00:00:19Z"
+    assert list(customers) == ["7"]
+    assert elsewhere == {}
+
+
+async def test_sqlite_looks_states_up_through_the_whole_key(tmp_path: Path) -> None:
+    """A lookup that used only the key's prefix would read every resource of the shop."""
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/plan.db")
+    try:
+        query = states_query("shopify", SHOP, "order", ["1", "2"])
+        compiled = query.compile(
+            dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}
+        )
+        async with store.read() as conn:
+            plan = (await conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))).all()
+    finally:
+        await store.close()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert resource_state.name in details
+    assert "resource_id=?" in details
