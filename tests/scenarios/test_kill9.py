@@ -62,6 +62,7 @@ async def serve_process(
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its workers can be killed with it, as one group
     )
     _logs[process.pid] = log
     try:
@@ -79,11 +80,13 @@ async def serve_process(
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
+            # Off the loop: the simulator the workers are still talking to runs on it.
             with suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=15)
-            if process.poll() is None:
-                process.kill()
-        process.wait()
+                await asyncio.to_thread(process.wait, 15)
+        # Workers outliving their parent would go on delivering from the next test's outbox.
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await asyncio.to_thread(process.wait)
         del _logs[process.pid]
         log.close()
 

@@ -91,7 +91,8 @@ async def running(
     sim_config: KlaviyoSimConfig | None = None,
     config: DeliveryConfig = FAST,
     *,
-    timeout_seconds: float = 5.0,
+    # Long: a spurious timeout on a loaded machine would add a retry the counts do not expect.
+    timeout_seconds: float = 30.0,
 ) -> AsyncIterator[Harness]:
     """Serve the simulator, run a dispatcher against it, and stop both at the end."""
     app = create_app(sim_config or KlaviyoSimConfig())
