@@ -354,9 +354,31 @@ async def test_bulk_records_every_event(klaviyo: tuple[Client, KlaviyoSim]) -> N
     assert pointers(response) == ["/data/attributes/events-bulk-create/data"]
 
 
+# Long enough that a stalled CI machine still sees the job processing before it completes;
+# the test polls for completion, so it costs this delay and no more.
+JOB_DELAY_SECONDS = 3.0
+JOB_DEADLINE_SECONDS = 15.0
+# 4 polls a second stays inside get_bulk_import_profiles_job's 10/s and 150/min.
+JOB_POLL_SECONDS = 0.25
+
+
+async def job_status_after(client: Client, url: str, status: str) -> dict[str, Any]:
+    """Poll the job until its status is no longer `status`; fail past the deadline."""
+    deadline = asyncio.get_running_loop().time() + JOB_DEADLINE_SECONDS
+    while True:
+        response = await client.get(url)
+        assert response.status_code == 200, response.text
+        attributes: dict[str, Any] = response.json()["data"]["attributes"]
+        if attributes["status"] != status:
+            return attributes
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"bulk job still {status!r} after {JOB_DEADLINE_SECONDS} s")
+        await asyncio.sleep(JOB_POLL_SECONDS)
+
+
 async def test_bulk_profile_job_lifecycle(connect: Connect) -> None:
     """A bulk import is queued, then processing, then complete; bad profiles are import errors."""
-    client, sim = await connect(KlaviyoSimConfig(bulk_job_delay_seconds=0.3))
+    client, sim = await connect(KlaviyoSimConfig(bulk_job_delay_seconds=JOB_DELAY_SECONDS))
     profiles = [{"email": f"p{i}@example.com"} for i in range(5)]
     profiles += [{"email": f"bad{i}@example.com", "phone_number": "0"} for i in range(130)]
     profiles.append({"first_name": "Nobody"})
@@ -367,10 +389,9 @@ async def test_bulk_profile_job_lifecycle(connect: Connect) -> None:
     job = response.json()["data"]
     assert (job["attributes"]["status"], job["attributes"]["total_count"]) == ("queued", 136)
     url = f"/api/profile-bulk-import-jobs/{job['id']}"
-    await asyncio.sleep(0.05)
-    assert (await client.get(url)).json()["data"]["attributes"]["status"] == "processing"
-    await asyncio.sleep(0.4)
-    attributes = (await client.get(url)).json()["data"]["attributes"]
+    assert (await job_status_after(client, url, "queued"))["status"] == "processing"
+    assert sim.all_profiles() == []  # valid profiles wait for the job to complete
+    attributes = await job_status_after(client, url, "processing")
     assert (attributes["status"], attributes["completed_count"], attributes["failed_count"]) == (
         "complete",
         5,

@@ -37,6 +37,7 @@ SHOP = "demo-shop.myshopify.com"
 SECRET = "demo-webhook-secret"
 KEY = "pk_sim_demo"
 SHIPSTATION_POLL_SECONDS = 3
+PAUSE_WAIT_SECONDS = 15
 STORMY = Faults(
     rate_429=0.03,
     rate_503=0.05,
@@ -124,6 +125,20 @@ async def wait_drained(demo: Demo, within: float = 60) -> None:
         await asyncio.sleep(0.25)
 
 
+def _auth_paused(document: dict[str, Any]) -> bool:
+    return any(pause["reason"] == "auth" for pause in document["delivery"]["pauses"])
+
+
+async def wait_auth_paused(demo: Demo, within: float = PAUSE_WAIT_SECONDS) -> dict[str, Any]:
+    """The status once delivery is paused for the key, or the last one read after `within` s."""
+    deadline = time.monotonic() + within
+    document = await demo.service.status()
+    while not _auth_paused(document) and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        document = await demo.service.status()
+    return document
+
+
 async def show(demo: Demo) -> None:
     console.print(_snapshot_table(await demo.service.status(), demo.sim, demo.sent))
 
@@ -184,8 +199,9 @@ async def revoked_key(demo: Demo) -> None:
     rng = random.Random(11)
     for topic, payload in shopify_sim.generate_stream(rng, 5):
         await demo.sender.send(topic, payload)
-    await asyncio.sleep(1.5)
-    document = await demo.service.status()
+    document = await wait_auth_paused(demo)
+    if not _auth_paused(document):
+        console.print(f"[bold yellow]delivery did not pause within {PAUSE_WAIT_SECONDS} s[/]")
     for pause in document["delivery"]["pauses"]:
         console.print(
             f"[bold red]PAUSED[/bold red] {pause['endpoint']}: {pause['reason']}"

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.integration.shipstation.harness import Account, SyncOnce, by_order, queued_events
+from tests.integration.shipstation.harness import (
+    START,
+    Account,
+    SyncOnce,
+    by_order,
+    queued_events,
+)
 
 from shoprelay.store.database import Store
 
@@ -128,8 +134,9 @@ async def test_shipped_event_carries_the_label(
     store: Store, account: Account, sync_once: SyncOnce
 ) -> None:
     """Order Shipped names the store, carrier, service and tracking number, at the label's time."""
-    order = account.sim.create_order(store_id=31002, at=account.clock.now() - timedelta(days=1))
-    label = account.sim.ship_label(order["orderId"], account.clock.now() - timedelta(hours=2))
+    # Fixed instants, not clock.now(): the sim clock runs on with real time while tests run.
+    order = account.sim.create_order(store_id=31002, at=START - timedelta(days=1))
+    label = account.sim.ship_label(order["orderId"], START - timedelta(hours=2))
     await sync_once()
     (event,) = await queued_events(store)
     properties = event["properties"]
