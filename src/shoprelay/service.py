@@ -61,9 +61,12 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
-    async def open(cls, settings: Settings, *, background: bool = True) -> Service:
+    async def open(
+        cls, settings: Settings, *, background: bool = True, migrate: bool = True
+    ) -> Service:
         require(settings, "SHOPIFY_WEBHOOK_SECRET", "KLAVIYO_PRIVATE_API_KEY")
-        return cls(settings, await Store.open(settings.DATABASE_URL), background=background)
+        store = await Store.open(settings.DATABASE_URL, migrate=migrate)
+        return cls(settings, store, background=background)
 
     async def start(self) -> None:
         self._stop.clear()

@@ -14,9 +14,10 @@ from types import FrameType
 
 import uvicorn
 
-from shoprelay.cli.common import clear_errors, errors, run, settings
+from shoprelay.cli.common import clear_errors, errors, run, settings, with_store
 from shoprelay.config import Settings
 from shoprelay.service import Service, require
+from shoprelay.store.database import Store
 from shoprelay.web.app import create_app
 
 
@@ -33,10 +34,12 @@ def serve(host: str, port: int, workers: int) -> None:
         finally:
             listener.close()
         return
+    # Migrate once, before the fork: workers migrating side by side would race for the schema.
+    run(lambda: with_store(config, _schema_ready))
     # Fork: the children inherit the socket and the loaded settings.
     context = multiprocessing.get_context("fork")
     children = [
-        context.Process(target=_run_worker, args=(config, listener, index == 0), daemon=True)
+        context.Process(target=_run_worker, args=(config, listener, index == 0, False), daemon=True)
         for index in range(workers)
     ]
     for child in children:
@@ -53,11 +56,17 @@ def _listen(host: str, port: int) -> socket.socket:
     return listener
 
 
-def _run_worker(config: Settings, listener: socket.socket, background: bool) -> None:
+async def _schema_ready(_: Store) -> None:
+    """Nothing to do once the store is open: opening it migrated the schema."""
+
+
+def _run_worker(
+    config: Settings, listener: socket.socket, background: bool, migrate: bool = True
+) -> None:
     parent = os.getppid()
 
     async def main() -> None:
-        service = await Service.open(config, background=background)
+        service = await Service.open(config, background=background, migrate=migrate)
         try:
             server = uvicorn.Server(
                 uvicorn.Config(
