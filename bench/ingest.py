@@ -30,14 +30,18 @@ class IngestSize:
     workers: tuple[int, ...] = (1, 2)
 
 
-async def measure(server: Server, requests: Sequence[bytes], size: IngestSize) -> Row:
+async def measure(
+    server: Server, requests: Sequence[bytes], size: IngestSize, sim: Server | None = None
+) -> Row:
     """Warm up, then send the measured requests; throughput, latency and who used the CPU."""
     measured = requests[size.warmup :]
     async with asyncio.timeout(LOAD_TIMEOUT_SECONDS):
         await closed_loop(server.port, requests[: size.warmup], size.concurrency)
         server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
+        sim_cpu = sim.cpu_seconds() if sim else 0.0
         result = await closed_loop(server.port, measured, size.concurrency)
     server_cpu, client_cpu = server.cpu_seconds() - server_cpu, time.process_time() - client_cpu
+    sim_cpu = sim.cpu_seconds() - sim_cpu if sim else 0.0
     return {
         "webhooks": len(measured),
         "concurrency": size.concurrency,
@@ -46,6 +50,7 @@ async def measure(server: Server, requests: Sequence[bytes], size: IngestSize) -
         "non_200": sum(count for status, count in result.statuses.items() if status != 200),
         "server_cpu_pct": round(100 * server_cpu / result.elapsed),
         "client_cpu_pct": round(100 * client_cpu / result.elapsed),
+        "sim_cpu_pct": round(100 * sim_cpu / result.elapsed),
         "peak_rss_mib": round(server.peak_rss_mib(), 1),
     }
 
@@ -61,9 +66,9 @@ async def shoprelay(
 ) -> Row:
     """The load against `shoprelay serve --workers N` on a fresh database of `backend`."""
     async with databases.fresh(backend, work) as url:
-        with klaviyo_and_shoprelay(url, work, workers=workers) as (_, server):
+        with klaviyo_and_shoprelay(url, work, workers=workers) as (sim, server):
             run = f"shoprelay ({workers} worker{'s' if workers > 1 else ''})"
-            return {"run": run, "backend": backend} | await measure(server, requests, size)
+            return {"run": run, "backend": backend} | await measure(server, requests, size, sim)
 
 
 def verdict(row: Row) -> str:
@@ -87,7 +92,7 @@ async def run(backends: Sequence[str], size: IngestSize, work: Path) -> list[Row
     notes = [
         f"target: >= {TARGET_PER_SECOND:,} signed order webhooks/s, p99 < {TARGET_P99_MS:.0f} ms",
         "vs_bare: acknowledged/s relative to the bare endpoint, same run, same load",
-        "cpu_pct: 100 = one core; the client and server share the machine's cores",
+        "cpu_pct: 100 = one core; client, server and Klaviyo simulator share the machine's cores",
         "shoprelay runs its dispatcher meanwhile, delivering to the simulator (also on this host)",
         "workers: `serve --workers N` processes share the socket; the first also delivers",
     ]
