@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from shoprelay.store.dialects import Dialect, WriterLock, for_url
 from shoprelay.store.dialects.sqlite import READ_ONLY
+from shoprelay.store.writeturns import WriteTurns
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
@@ -69,7 +70,7 @@ class Store:
         self.dialect = dialect
         self._writer = writer
         self._writer_thread = ThreadPoolExecutor(1, "shoprelay-writer") if writer else None
-        self._write_lock = asyncio.Lock() if dialect.single_writer else None
+        self._write_turns = WriteTurns() if dialect.single_writer else None
         self._other_processes = other_processes
 
     @classmethod
@@ -96,10 +97,15 @@ class Store:
         if self._other_processes is not None:
             self._other_processes.close()
 
-    async def run_in_transaction(self, work: Callable[[Connection], T]) -> T:
-        """Run synchronous Core work in one write transaction, as cheaply as the driver allows."""
+    async def run_in_transaction(
+        self, work: Callable[[Connection], T], *, urgent: bool = False
+    ) -> T:
+        """Run synchronous Core work in one write transaction, as cheaply as the driver allows.
+
+        `urgent`: someone waits on this commit (a webhook's 200); it goes before other writes.
+        """
         if self._writer is None or self._writer_thread is None:
-            async with self.transaction() as conn:
+            async with self.transaction(urgent=urgent) as conn:
                 return await conn.run_sync(work)
         writer, other_processes = self._writer, self._other_processes
 
@@ -107,10 +113,14 @@ class Store:
             with _holding(other_processes), writer.begin() as conn:
                 return work(conn)
 
-        lock = self._write_lock or contextlib.nullcontext()
-        async with lock:
+        async with self._turn(urgent):
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._writer_thread, in_thread)
+
+    def _turn(self, urgent: bool) -> contextlib.AbstractAsyncContextManager[None]:
+        if self._write_turns is None:
+            return contextlib.nullcontext()
+        return self._write_turns.turn(urgent=urgent)
 
     async def write(self, statement: Any) -> Written:
         """One statement in its own write transaction; on SQLite, one hop to the writer thread."""
@@ -123,10 +133,9 @@ class Store:
         return await self.run_in_transaction(run)
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed when the block ends, rolled back on error."""
-        lock = self._write_lock or contextlib.nullcontext()
-        async with lock, self._across_processes(), self.engine.begin() as conn:
+        async with self._turn(urgent), self._across_processes(), self.engine.begin() as conn:
             yield conn
 
     @contextlib.asynccontextmanager

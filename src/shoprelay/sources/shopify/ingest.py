@@ -149,7 +149,7 @@ class IngestWriter:
         """Apply a group of deliveries in one transaction."""
         now = self._clock()
         return await self._store.run_in_transaction(
-            lambda conn: self._commit(conn, deliveries, now)
+            lambda conn: self._commit(conn, deliveries, now), urgent=True
         )
 
     def _commit(
