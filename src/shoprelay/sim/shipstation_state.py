@@ -77,7 +77,8 @@ class FixedWindow:
         return self.count <= self.limit
 
     def headers(self, now: float) -> dict[str, str]:
-        reset = max(0.0, self.started + self.seconds - now)
+        # Rounded first: (now + 60) - now can come out as 60.000000000002, which ceil makes 61.
+        reset = max(0.0, round(self.started + self.seconds - now, 6))
         return {
             "X-Rate-Limit-Limit": str(self.limit),
             "X-Rate-Limit-Remaining": str(max(0, self.limit - self.count)),
