@@ -55,7 +55,7 @@ class Service:
         self.dispatcher = Dispatcher(
             store, self.client, DeliveryConfig.from_settings(settings), owner=self.owner
         )
-        self.writer = IngestWriter(store, on_commit=lambda _: self.dispatcher.wake())
+        self.writer = IngestWriter(store, on_commit=self.dispatcher.wake)
         self.receiver = Receiver(self.writer, settings.shopify_secrets, shopify_metrics(settings))
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []

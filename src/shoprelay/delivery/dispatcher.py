@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -129,13 +129,14 @@ class Dispatcher:
         self._wakeup = asyncio.Event()
         self._pass_started = 0.0
 
-    def wake(self) -> None:
-        """New items were committed: look for work now instead of at the next poll."""
-        for lane in self.lanes.values():
-            lane.wakeup.set()
-        if len(self.lanes) < len(KINDS):
-            # Only a lane not yet running needs the main loop: under load, every commit wakes
-            # us, and the main loop's reads (lanes, pauses) are not worth repeating per commit.
+    def wake(self, lanes: Collection[tuple[str, str]] | None = None) -> None:
+        """New items were committed (to `lanes`, or anywhere): look for work now."""
+        for key, lane in self.lanes.items():
+            if lanes is None or key in lanes:
+                lane.wakeup.set()
+        # Only a lane not yet running needs the main loop: under load every commit wakes us,
+        # and the main loop's reads (lanes, pauses) are not worth repeating per commit.
+        if lanes is None or any(key not in self.lanes for key in lanes):
             self._wakeup.set()
 
     async def run(self, stop: asyncio.Event) -> None:

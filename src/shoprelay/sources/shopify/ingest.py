@@ -38,6 +38,8 @@ class Outcome:
     outcome: str  # processed | duplicate | stale | ignored | unprocessable
     items: int = 0
     reason: str | None = None
+    # The delivery lanes (account, kind) its items joined: only those need waking.
+    lanes: frozenset[tuple[str, str]] = frozenset()
 
 
 def _load_versions(
@@ -81,7 +83,7 @@ class IngestWriter:
         *,
         max_group: int = 256,
         clock: Callable[[], float] = time.time,
-        on_commit: Callable[[int], None] | None = None,
+        on_commit: Callable[[frozenset[tuple[str, str]]], None] | None = None,
     ) -> None:
         self._store = store
         self._max_group = max_group
@@ -141,9 +143,9 @@ class IngestWriter:
         for (_, future), outcome in zip(group, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)
-        queued = sum(outcome.items for outcome in outcomes)
-        if queued and self._on_commit is not None:
-            self._on_commit(queued)
+        lanes = frozenset().union(*(outcome.lanes for outcome in outcomes))
+        if lanes and self._on_commit is not None:
+            self._on_commit(lanes)
 
     async def commit(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         """Apply a group of deliveries in one transaction."""
@@ -163,7 +165,8 @@ class IngestWriter:
                 outcomes.append(Outcome("duplicate"))
                 continue
             fresh.discard((delivery.shop, delivery.webhook_id))
-            outcomes.append(Outcome(plan.outcome, len(plan.items), plan.reason))
+            lanes = frozenset((item.account, item.kind) for item in plan.items)
+            outcomes.append(Outcome(plan.outcome, len(plan.items), plan.reason, lanes))
         applied = [
             (delivery, plan)
             for delivery, plan, outcome in zip(deliveries, plans, outcomes, strict=True)
