@@ -11,11 +11,18 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
+from shoprelay import logs
 from shoprelay.store.database import Store
 from shoprelay.store.schema import metadata
 
 PG_ADMIN_DSN = os.environ.get("SHOPRELAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # As `serve` logs: every level here, tracebacks as plain text (rich ones with every frame's
+    # locals take seconds to render each).
+    logs.configure("DEBUG")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

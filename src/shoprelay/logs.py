@@ -37,13 +37,14 @@ def configure(level: str = "INFO", fmt: str = "console") -> None:
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    # Tracebacks become text before redaction, in both formats: the console renderer's own
+    # (rich) tracebacks would print every frame's locals, customers' payloads among them.
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            # JSON has no pretty exceptions of its own: render tracebacks into the event.
-            *([structlog.processors.format_exc_info] if fmt == "json" else []),
+            structlog.processors.format_exc_info,
             redact,
             renderer,
         ],

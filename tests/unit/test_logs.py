@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from shoprelay.logs import redact
+import pytest
+import structlog
+
+from shoprelay.logs import configure, redact
 
 
 def test_sensitive_keys_are_masked() -> None:
@@ -20,3 +23,22 @@ def test_key_shaped_strings_are_masked_anywhere() -> None:
     """A Klaviyo or Shopify key inside a message is masked."""
     event = redact(None, "error", {"event": "failed with Klaviyo-API-Key pk_abcdef123456 set"})
     assert "pk_abcdef123456" not in event["event"]
+
+
+def _fail_with_a_customer_in_scope() -> None:
+    customer_email = "jane.doe@example.com"
+    raise RuntimeError(f"could not map the order of {len(customer_email)} characters")
+
+
+@pytest.mark.parametrize("fmt", ["console", "json"])
+def test_tracebacks_show_no_local_values(fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A logged exception names the frames, never the values they held (personal data)."""
+    configure("INFO", fmt)
+    try:
+        _fail_with_a_customer_in_scope()
+    except RuntimeError:
+        structlog.get_logger("test").warning("mapping failed", exc_info=True)
+    err = capsys.readouterr().err
+    assert "_fail_with_a_customer_in_scope" in err
+    assert "could not map the order" in err
+    assert "jane.doe@example.com" not in err
