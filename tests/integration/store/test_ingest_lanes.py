@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+
+import asyncpg
+import pytest
+from sqlalchemy import func, make_url, select
+from tests.conftest import PG_ADMIN_DSN
 
 from shoprelay.mapping.shopify_fields import ShopifyMetrics
 from shoprelay.sim.shopify import encode, headers
@@ -11,6 +17,7 @@ from shoprelay.sim.shopify_payloads import START, fake_customer
 from shoprelay.sources.shopify.ingest import Delivery, IngestWriter
 from shoprelay.sources.shopify.receive import Receiver
 from shoprelay.store.database import Store
+from shoprelay.store.schema import webhook_receipts
 
 SECRET = b"lanes-secret"
 SHOP = "lanes.myshopify.com"
@@ -42,3 +49,38 @@ async def test_each_commit_reports_the_lanes_its_items_joined(store: Store) -> N
     assert woken == [{("default", "event")}, {("default", "profile")}]
     assert duplicate.outcome == "duplicate"
     assert duplicate.lanes == frozenset()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_webhooks_still_commit_after_postgresql_drops_every_connection(
+    store: Store, database_url: str
+) -> None:
+    """No pre-ping: the first statement on a dead connection fails, the retry reconnects."""
+    writer = IngestWriter(store)
+    receiver = Receiver(writer, [SECRET], ShopifyMetrics())
+    rng = random.Random(5)
+    customer = fake_customer(rng)
+    orders = [
+        delivery(receiver, "orders/create", fake_order(rng, customer, at=START, number=n))
+        for n in (1, 2, 3)
+    ]
+    await writer.start()
+    try:
+        assert (await writer.submit(orders[0])).outcome == "processed"
+        # As after a restart of PostgreSQL: every pooled connection is gone.
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                make_url(database_url).database,
+            )
+        finally:
+            await admin.close()
+        later = await asyncio.gather(*(writer.submit(order) for order in orders[1:]))
+    finally:
+        await writer.stop()
+    assert [outcome.outcome for outcome in later] == ["processed", "processed"]
+    async with store.read() as conn:
+        receipts = (await conn.execute(select(func.count()).select_from(webhook_receipts))).scalar()
+    assert receipts == 3

@@ -13,7 +13,10 @@ class PostgreSQLDialect:
     single_writer = False
 
     def engine_options(self) -> dict[str, Any]:
-        return {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
+        # No pre-ping: it costs a round trip per transaction. After a restart of PostgreSQL the
+        # first statement fails, SQLAlchemy then drops every pooled connection, and the caller's
+        # retry (a group commit's one-by-one pass, the delivery loop's next pass) reconnects.
+        return {"pool_size": 10, "max_overflow": 10}
 
     def configure(self, engine: Engine) -> None:
         return None
