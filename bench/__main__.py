@@ -8,9 +8,10 @@ from pathlib import Path
 
 import uvloop
 
-from bench import databases, drain, endtoend, ingest, memory
+from bench import databases, drain, endtoend, ingest, memory, shipstation
 
-SCENARIOS = ("ingest", "endtoend", "drain")  # the order they run in: the priority
+# The order they run in: the priority.
+SCENARIOS = ("ingest", "endtoend", "drain", "shipstation")
 # Filling a million-item backlog takes minutes: run it by name, `python -m bench memory`.
 EXTRA_SCENARIOS = ("memory",)
 
@@ -56,6 +57,8 @@ async def main(args: argparse.Namespace) -> None:
         if "drain" in scenarios:
             backlog = drain.DrainSize(args.events, args.profiles, window=args.window)
             await drain.run(backends, backlog, work)
+        if "shipstation" in scenarios:
+            await shipstation.run(shipstation.ShipStationSize(), work)
         if "memory" in scenarios:
             await memory.run(backends, memory.MemorySize(large=args.backlog), work)
 
