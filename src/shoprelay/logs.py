@@ -35,7 +35,9 @@ def configure(level: str = "INFO", fmt: str = "console") -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     # Tracebacks become text before redaction, in both formats: the console renderer's own
     # (rich) tracebacks would print every frame's locals, customers' payloads among them.
