@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Callable, Collection
@@ -91,9 +90,6 @@ class DeliveryConfig:
 
 
 KINDS = ("event", "profile")
-# Under load every commit wakes the main loop; its reads (pauses, lanes) are worth one pass
-# per this long at most, which still starts a new lane within a blink.
-MAIN_LOOP_MIN_GAP_SECONDS = 0.05
 
 
 class Dispatcher:
@@ -127,7 +123,6 @@ class Dispatcher:
         self.lanes: dict[tuple[str, str], Lane] = {}
         self.next_probe: dict[str, float] = {}
         self._wakeup = asyncio.Event()
-        self._pass_started = 0.0
 
     def wake(self, lanes: Collection[tuple[str, str]] | None = None) -> None:
         """New items were committed (to `lanes`, or anywhere): look for work now."""
@@ -144,7 +139,6 @@ class Dispatcher:
         tasks: list[asyncio.Task[None]] = []
         next_reclaim = 0.0
         while not stop.is_set():
-            self._pass_started = time.monotonic()
             try:
                 if self.clock() >= next_reclaim:
                     await outbox.reclaim_expired(self.store, self.clock())
@@ -230,9 +224,4 @@ class Dispatcher:
         )
         for waiter in waiters:
             waiter.cancel()
-        rest = self._pass_started + MAIN_LOOP_MIN_GAP_SECONDS - time.monotonic()
-        if rest > 0 and not stop.is_set():
-            # Real time, not self.clock: tests drive that clock, this only spaces out reads.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), rest)
         self._wakeup.clear()

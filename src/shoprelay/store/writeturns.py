@@ -37,7 +37,8 @@ class WriteTurns:
         return sum(not f.done() for f in (*self._urgent, *self._ordinary))
 
     async def _acquire(self, urgent: bool) -> None:
-        if not self._held and not self.waiting:
+        # A release that finds no live waiter empties both queues before freeing the lock.
+        if not self._held:
             self._held = True
             self._last_was_urgent = urgent
             return

@@ -1,4 +1,4 @@
-"""A group commit tells delivery which lanes got new items, so only those are woken."""
+"""The ingest writer: which lanes a commit wakes, and commits after the database drops us."""
 
 from __future__ import annotations
 
