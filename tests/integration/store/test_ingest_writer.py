@@ -7,7 +7,7 @@ import random
 
 import asyncpg
 import pytest
-from sqlalchemy import func, make_url, select
+from sqlalchemy import Engine, event, func, make_url, select
 from tests.conftest import PG_ADMIN_DSN
 
 from shoprelay.mapping.shopify_fields import ShopifyMetrics
@@ -17,7 +17,7 @@ from shoprelay.sim.shopify_payloads import START, fake_customer
 from shoprelay.sources.shopify.ingest import Delivery, IngestWriter
 from shoprelay.sources.shopify.receive import Receiver
 from shoprelay.store.database import Store
-from shoprelay.store.schema import webhook_receipts
+from shoprelay.store.schema import outbox, webhook_receipts
 
 SECRET = b"lanes-secret"
 SHOP = "lanes.myshopify.com"
@@ -49,6 +49,60 @@ async def test_each_commit_reports_the_lanes_its_items_joined(store: Store) -> N
     assert woken == [{("default", "event")}, {("default", "profile")}]
     assert duplicate.outcome == "duplicate"
     assert duplicate.lanes == frozenset()
+
+
+async def test_a_group_with_duplicates_commits_each_delivery_once(store: Store) -> None:
+    """Within a group and against earlier groups: one receipt, one set of items each."""
+    writer = IngestWriter(store)
+    receiver = Receiver(writer, [SECRET], ShopifyMetrics())
+    rng = random.Random(5)
+    orders = [
+        delivery(receiver, "orders/create", fake_order(rng, fake_customer(rng), at=START, number=n))
+        for n in range(40)
+    ]
+    first = await writer.commit([*orders[:30], orders[3]])
+    second = await writer.commit(orders[20:])
+    assert [o.outcome for o in first] == ["processed"] * 30 + ["duplicate"]
+    assert [o.outcome for o in second] == ["duplicate"] * 10 + ["processed"] * 10
+    async with store.read() as conn:
+        receipts = (await conn.execute(select(func.count()).select_from(webhook_receipts))).scalar()
+        items = (await conn.execute(select(func.count()).select_from(outbox))).scalar()
+    assert receipts == 40
+    assert items == sum(o.items for o in first + second)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_sqlite_group_commit_runs_one_insert_per_table(store: Store) -> None:
+    """Whatever the group's size. An executemany or a RETURNING steps once per row, and each
+    step waits to retake the GIL from a busy event loop while SQLite's write lock is held."""
+    writer = IngestWriter(store)
+    receiver = Receiver(writer, [SECRET], ShopifyMetrics())
+    rng = random.Random(6)
+    orders = [
+        delivery(receiver, "orders/create", fake_order(rng, fake_customer(rng), at=START, number=n))
+        for n in range(60)
+    ]
+    statements: list[tuple[str, bool]] = []
+
+    def record(
+        _conn: object, _cursor: object, sql: str, _p: object, _c: object, many: bool
+    ) -> None:
+        statements.append((" ".join(sql.split()), many))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        outcomes = await writer.commit(orders)
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert {o.outcome for o in outcomes} == {"processed"}
+    inserts = [sql for sql, _ in statements if sql.startswith("INSERT")]
+    assert sorted(sql.split()[2] for sql in inserts) == [
+        "outbox",
+        "resource_state",
+        "webhook_receipts",
+    ]
+    assert not any(many for _, many in statements)
+    assert not any("RETURNING" in sql for sql in inserts)
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, Select, Table
+from sqlalchemy import Connection, Engine, Select, Table
 
 
 class WriterLock(Protocol):
@@ -41,6 +42,15 @@ class Dialect(Protocol):
 
     def insert(self, table: Table) -> Any:
         """The dialect's INSERT, which knows ON CONFLICT."""
+        ...
+
+    def insert_rows(
+        self, conn: Connection, statement: Any, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Execute an INSERT (ON CONFLICT and all) for many rows of one shape.
+
+        Pass a statement built once and kept: SQLite caches what it derives from it.
+        """
         ...
 
     def claimable(self, query: Select[Any]) -> Select[Any]:

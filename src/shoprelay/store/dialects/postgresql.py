@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, Select, Table
+from sqlalchemy import Connection, Engine, Select, Table
 from sqlalchemy.dialects.postgresql import insert
 
 
@@ -31,6 +32,13 @@ class PostgreSQLDialect:
 
     def insert(self, table: Table) -> Any:
         return insert(table)
+
+    def insert_rows(
+        self, conn: Connection, statement: Any, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        # asyncpg pipelines an executemany; measured, it beat INSERT … SELECT FROM unnest(…).
+        if rows:
+            conn.execute(statement, rows)
 
     def claimable(self, query: Select[Any]) -> Select[Any]:
         return query.with_for_update(skip_locked=True)
