@@ -142,7 +142,8 @@ async def claim(
     With `at_least`, lease nothing unless that many are ready.
     """
     lease = f"{owner}/{uuid.uuid4().hex[:12]}"
-    ready = store.dialect.claimable(
+    until = now + lease_seconds
+    ready = (
         select(outbox.c.id)
         .where(
             outbox.c.status == Status.PENDING,
@@ -154,25 +155,38 @@ async def claim(
         .order_by(outbox.c.available_at, outbox.c.id)
         .limit(limit)
     )
-    leased = update(outbox).values(
-        status=Status.IN_FLIGHT, lease_owner=lease, lease_until=now + lease_seconds
-    )
+    leased = update(outbox).values(status=Status.IN_FLIGHT, lease_owner=lease, lease_until=until)
 
-    def claim_ready(conn: Connection) -> Sequence[Any]:
+    def lease_ready(conn: Connection) -> int:
+        if at_least > 1:
+            found = conn.execute(select(func.count()).select_from(ready.subquery())).scalar()
+            if (found or 0) < at_least:
+                return 0
+        if kind not in ORDERED_KINDS:
+            claimable = store.dialect.claimable(ready)
+            return conn.execute(leased.where(outbox.c.id.in_(claimable))).rowcount
         while True:
-            ids = conn.execute(ready).scalars().all()
-            if not ids or len(ids) < at_least:
-                return []
-            if kind in ORDERED_KINDS:
-                superseded = conn.execute(_supersede(ids).returning(outbox.c.id)).scalars().all()
-                ids = sorted(set(ids) - set(superseded))
-                if not ids:
-                    continue  # each round supersedes at least one item, so this ends
-            statement = leased.where(outbox.c.id.in_(ids)).returning(*_ITEM_COLUMNS)
-            return conn.execute(statement).all()
+            ids = conn.execute(store.dialect.claimable(ready)).scalars().all()
+            if not ids:
+                return 0
+            superseded = conn.execute(_supersede(ids).returning(outbox.c.id)).scalars().all()
+            ids = sorted(set(ids) - set(superseded))
+            if ids:
+                return conn.execute(leased.where(outbox.c.id.in_(ids))).rowcount
+            # Each round supersedes at least one item, so this ends.
 
-    rows = await store.run_in_transaction(claim_ready)
-    return sorted((_item(row) for row in rows), key=lambda item: item.id)
+    # The write transaction only marks the rows. Reading them there would step, and wait for
+    # the GIL, once per row while holding SQLite's one write lock; a snapshot reads them after.
+    if not await store.run_in_transaction(lease_ready):
+        return []
+    held = select(*_ITEM_COLUMNS).where(
+        outbox.c.status == Status.IN_FLIGHT,
+        outbox.c.lease_until == until,
+        outbox.c.lease_owner == lease,
+    )
+    async with store.read() as conn:
+        rows = (await conn.execute(held.order_by(outbox.c.id))).all()
+    return [_item(row) for row in rows]
 
 
 # Profile upserts overwrite: an older version landing after a newer one would undo it.

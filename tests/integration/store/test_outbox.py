@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+from sqlalchemy import Engine, event
 
 from shoprelay.store import deadletters, outbox
 from shoprelay.store.database import Store
@@ -135,6 +138,61 @@ async def test_two_claims_by_one_owner_hold_different_leases(store: Store) -> No
         store, account="default", kind="event", limit=1, owner="w", now=100, lease_seconds=5
     )
     assert a[0].lease != b[0].lease
+
+
+async def test_a_claim_reads_its_rows_after_its_write_transaction(store: Store) -> None:
+    """Reading 500 bodies inside the write transaction would hold SQLite's write lock for a
+    step, and a wait for the GIL, per row; the transaction only marks them."""
+    await _enqueue(store, _items(600))
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        statements.append(" ".join(sql.split()))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        claimed = await outbox.claim(
+            store, account="default", kind="event", limit=500, owner="w", now=100, lease_seconds=30
+        )
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    rest = await outbox.claim(
+        store, account="default", kind="event", limit=500, owner="w", now=100, lease_seconds=30
+    )
+    assert len({item.id for item in claimed}) == 500
+    assert max(item.id for item in claimed) < min(item.id for item in rest)  # oldest first
+    assert {item.body["n"] for item in claimed + rest} == set(range(600))
+    assert len({item.lease for item in claimed}) == 1
+    writes = [sql for sql in statements if sql.startswith("UPDATE outbox")]
+    assert len(writes) == 1
+    assert "RETURNING" not in writes[0]
+    assert (await _counts(store))["in_flight"] == 600
+
+
+async def test_a_claim_waits_for_at_least_as_many_as_asked(store: Store) -> None:
+    await _enqueue(store, _items(3))
+    few = await outbox.claim(
+        store,
+        account="default",
+        kind="event",
+        limit=10,
+        owner="w",
+        now=100,
+        lease_seconds=5,
+        at_least=4,
+    )
+    enough = await outbox.claim(
+        store,
+        account="default",
+        kind="event",
+        limit=10,
+        owner="w",
+        now=100,
+        lease_seconds=5,
+        at_least=3,
+    )
+    assert few == []
+    assert len(enough) == 3
 
 
 def _profile(version: int, key: str = "profile:shopify:shop:customer:1") -> NewItem:
