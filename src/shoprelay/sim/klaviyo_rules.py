@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -129,14 +129,27 @@ def profile_errors(
 def oversized_strings(node: Any, pointer: str) -> Iterator[str]:
     """Pointers of strings larger than 100 KB anywhere under `node`."""
     if isinstance(node, str):
-        if len(node) * 4 > MAX_STRING_BYTES and len(node.encode()) > MAX_STRING_BYTES:
+        if _oversized(node):
             yield pointer
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            yield from oversized_strings(value, f"{pointer}/{key}")
+        return
+    if isinstance(node, dict):
+        members: Iterable[tuple[Any, Any]] = node.items()
     elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from oversized_strings(value, f"{pointer}/{index}")
+        members = enumerate(node)
+    else:
+        return
+    for key, value in members:
+        # Leaves inline, pointers built only where needed: a bulk body has ~10^5 values.
+        kind = type(value)
+        if kind is str:
+            if len(value) * 4 > MAX_STRING_BYTES and _oversized(value):
+                yield f"{pointer}/{key}"
+        elif kind is dict or kind is list:
+            yield from oversized_strings(value, f"{pointer}/{key}")
+
+
+def _oversized(text: str) -> bool:
+    return len(text) * 4 > MAX_STRING_BYTES and len(text.encode()) > MAX_STRING_BYTES
 
 
 def string_size_errors(body: Any, body_size: int) -> list[ApiError]:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from tests.support.klaviyo_schema import validate_request
 
+from shoprelay.sim import klaviyo_rules
 from shoprelay.sim.klaviyo_config import RateLimit, spec_limits
 from shoprelay.sim.klaviyo_event_api import profile_groups
 from shoprelay.sim.klaviyo_faults import Fault, Faults
@@ -185,3 +186,59 @@ def test_patch_properties_append_unappend_unset() -> None:
         {"email": "a@example.com"}, NOW, patch={"patch_properties": {"unappend": {"skus": "2"}}}
     )
     assert profile.attributes["properties"] == {"skus": ["1", "3"]}
+
+
+def test_strings_over_100_kb_are_found_wherever_they_are() -> None:
+    limit = klaviyo_rules.MAX_STRING_BYTES
+    body = {
+        "data": {
+            "attributes": {
+                "events": {"data": [{"n": 1}, {"note": "x" * limit, "big": "y" * (limit + 1)}]},
+                "name": "é" * (limit // 2 + 1),  # fewer characters than bytes
+                "fine": "é" * (limit // 2),
+                "count": 3,
+            }
+        },
+        "top": "z" * (limit + 1),
+    }
+    errors = klaviyo_rules.string_size_errors(body, body_size=5 * limit)
+    assert [error.pointer for error in errors] == [
+        "/data/attributes/events/data/1/big",
+        "/data/attributes/name",
+        "/top",
+    ]
+    assert klaviyo_rules.string_size_errors(body, body_size=limit) == []  # too small to hold one
+
+
+def _bulk(events: Any) -> dict[str, Any]:
+    profile = {"type": "profile", "attributes": {"email": "a@example.com"}}
+    entry = {
+        "type": "event-bulk-create",
+        "attributes": {"profile": {"data": profile}, "events": {"data": events}},
+    }
+    return {
+        "data": {
+            "type": "event-bulk-create-job",
+            "attributes": {"events-bulk-create": {"data": [entry]}},
+        }
+    }
+
+
+ATTRIBUTES = EVENT["data"]["attributes"]
+NO_PROFILE = {name: value for name, value in ATTRIBUTES.items() if name != "profile"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _bulk([{"type": "event", "attributes": NO_PROFILE}] * 3),
+        _bulk([{"type": "event", "attributes": NO_PROFILE}, {"type": "event"}]),
+        _bulk([{"type": "event", "attributes": {**NO_PROFILE, "value": "12"}}]),
+        _bulk([{"type": "events", "attributes": NO_PROFILE}]),
+        _bulk({"type": "event", "attributes": NO_PROFILE}),
+        _bulk([]),
+    ],
+)
+def test_compiled_bulk_check_agrees_with_jsonschema(body: dict[str, Any]) -> None:
+    check, validator = request_check("bulk_create_events"), request_validator("bulk_create_events")
+    assert check(body) == validator.is_valid(body)
