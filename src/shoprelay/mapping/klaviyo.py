@@ -31,11 +31,13 @@ def _compact(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None and v not in ({}, "")}
 
 
+@functools.lru_cache(maxsize=4096)  # an order's events share one time
 def klaviyo_time(moment: datetime) -> str:
     """UTC ISO-8601 with a Z, truncated to the second, as Klaviyo stores it."""
     return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
+@functools.lru_cache(maxsize=4096)  # a catalogue's prices repeat; equal amounts encode alike
 def json_number(value: Decimal) -> float | int:
     """Money is Decimal throughout; only the JSON encoding becomes a number."""
     if value == value.to_integral_value() and abs(value) < 2**53:

@@ -61,7 +61,7 @@ def version(moment: datetime | None) -> str:
     """A resource version that sorts as text: UTC with microseconds."""
     if moment is None:
         return UNDATED
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def plan(topic: str, shop: str, payload: Any, metrics: ShopifyMetrics) -> Plan:
