@@ -8,12 +8,13 @@ from pathlib import Path
 
 import uvloop
 
-from bench import databases, drain, endtoend, ingest, memory, shipstation
+from bench import databases, drain, endtoend, ingest, memory, paths, shipstation
 
 # The order they run in: the priority.
 SCENARIOS = ("ingest", "endtoend", "drain", "shipstation")
-# Filling a million-item backlog takes minutes: run it by name, `python -m bench memory`.
-EXTRA_SCENARIOS = ("memory",)
+# Run by name: filling a million-item backlog takes minutes (`python -m bench memory`), and the
+# hot paths are a tool for changes (`python -m bench paths`), not the figures.
+EXTRA_SCENARIOS = ("memory", "paths")
 
 
 def parse() -> argparse.Namespace:
@@ -61,6 +62,8 @@ async def main(args: argparse.Namespace) -> None:
             await shipstation.run(shipstation.ShipStationSize(), work)
         if "memory" in scenarios:
             await memory.run(backends, memory.MemorySize(large=args.backlog), work)
+        if "paths" in scenarios:
+            await paths.run(paths.PathsSize(), work)
 
 
 if __name__ == "__main__":

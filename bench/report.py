@@ -58,7 +58,7 @@ def show(title: str, rows: Sequence[Row], notes: Sequence[str] = ()) -> None:
     columns = list(dict.fromkeys(key for row in rows for key in row))
     for column in columns:
         table.add_column(
-            column, justify="left" if column in {"backend", "run", "kind"} else "right"
+            column, justify="left" if column in {"backend", "run", "kind", "path"} else "right"
         )
     for row in rows:
         table.add_row(*(_cell(row.get(column)) for column in columns))
