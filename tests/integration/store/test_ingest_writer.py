@@ -51,15 +51,19 @@ async def test_each_commit_reports_the_lanes_its_items_joined(store: Store) -> N
     assert duplicate.lanes == frozenset()
 
 
+def new_orders(writer: IngestWriter, *, seed: int, count: int) -> list[Delivery]:
+    """`count` verified orders/create deliveries, each of its own customer."""
+    receiver, rng = Receiver(writer, [SECRET], ShopifyMetrics()), random.Random(seed)
+    return [
+        delivery(receiver, "orders/create", fake_order(rng, fake_customer(rng), at=START, number=n))
+        for n in range(count)
+    ]
+
+
 async def test_a_group_with_duplicates_commits_each_delivery_once(store: Store) -> None:
     """Within a group and against earlier groups: one receipt, one set of items each."""
     writer = IngestWriter(store)
-    receiver = Receiver(writer, [SECRET], ShopifyMetrics())
-    rng = random.Random(5)
-    orders = [
-        delivery(receiver, "orders/create", fake_order(rng, fake_customer(rng), at=START, number=n))
-        for n in range(40)
-    ]
+    orders = new_orders(writer, seed=5, count=40)
     first = await writer.commit([*orders[:30], orders[3]])
     second = await writer.commit(orders[20:])
     assert [o.outcome for o in first] == ["processed"] * 30 + ["duplicate"]
@@ -76,12 +80,7 @@ async def test_sqlite_group_commit_runs_one_insert_per_table(store: Store) -> No
     """Whatever the group's size. An executemany or a RETURNING steps once per row, and each
     step waits to retake the GIL from a busy event loop while SQLite's write lock is held."""
     writer = IngestWriter(store)
-    receiver = Receiver(writer, [SECRET], ShopifyMetrics())
-    rng = random.Random(6)
-    orders = [
-        delivery(receiver, "orders/create", fake_order(rng, fake_customer(rng), at=START, number=n))
-        for n in range(60)
-    ]
+    orders = new_orders(writer, seed=6, count=60)
     statements: list[tuple[str, bool]] = []
 
     def record(

@@ -171,26 +171,15 @@ async def test_a_claim_reads_its_rows_after_its_write_transaction(store: Store) 
 
 async def test_a_claim_waits_for_at_least_as_many_as_asked(store: Store) -> None:
     await _enqueue(store, _items(3))
-    few = await outbox.claim(
-        store,
-        account="default",
-        kind="event",
-        limit=10,
-        owner="w",
-        now=100,
-        lease_seconds=5,
-        at_least=4,
-    )
-    enough = await outbox.claim(
-        store,
-        account="default",
-        kind="event",
-        limit=10,
-        owner="w",
-        now=100,
-        lease_seconds=5,
-        at_least=3,
-    )
+
+    async def claim(at_least: int) -> list[Item]:
+        return await outbox.claim(
+            store, account="default", kind="event", limit=10, owner="w", now=100,
+            lease_seconds=5, at_least=at_least,
+        )  # fmt: skip
+
+    few = await claim(at_least=4)
+    enough = await claim(at_least=3)
     assert few == []
     assert len(enough) == 3
 
