@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shoprelay.store import dialects
 from shoprelay.store.database import Store
 from shoprelay.store.outbox import Status
 from shoprelay.store.schema import dead_letters, outbox
@@ -120,7 +121,8 @@ async def list_open(
 
 
 async def get(conn: AsyncConnection, ids: Sequence[int]) -> list[DeadLetter]:
-    query = _select().where(dead_letters.c.id.in_(ids)).order_by(dead_letters.c.id)
+    query = _select().where(dialects.of(conn).one_of(dead_letters.c.id, ids))
+    query = query.order_by(dead_letters.c.id)
     return [_dead_letter(row, full=True) for row in (await conn.execute(query)).all()]
 
 
@@ -138,7 +140,7 @@ async def requeue_deliveries(
         return 0
     result = await conn.execute(
         update(outbox)
-        .where(outbox.c.id.in_(ids), outbox.c.status == Status.DEAD_LETTERED)
+        .where(dialects.of(conn).one_of(outbox.c.id, ids), outbox.c.status == Status.DEAD_LETTERED)
         .values(status=Status.PENDING, attempts=0, available_at=now, created_at=now)
     )
     await mark_replayed(conn, [letter.id for letter in letters], now)
@@ -147,7 +149,9 @@ async def requeue_deliveries(
 
 async def mark_replayed(conn: AsyncConnection, ids: Sequence[int], now: float) -> None:
     await conn.execute(
-        update(dead_letters).where(dead_letters.c.id.in_(ids)).values(replayed_at=now)
+        update(dead_letters)
+        .where(dialects.of(conn).one_of(dead_letters.c.id, ids))
+        .values(replayed_at=now)
     )
 
 
@@ -157,7 +161,7 @@ async def purge(
     """Delete dead letters for good: named ones, or all created before a time."""
     statement = delete(dead_letters)
     if ids is not None:
-        statement = statement.where(dead_letters.c.id.in_(ids))
+        statement = statement.where(store.dialect.one_of(dead_letters.c.id, ids))
     if before is not None:
         statement = statement.where(dead_letters.c.created_at < before)
     async with store.transaction() as conn:

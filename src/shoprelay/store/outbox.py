@@ -73,11 +73,11 @@ _ITEM_COLUMNS = (
 )
 
 
-def _held(items: Sequence[Item]) -> Any:
+def _held(store: Store, items: Sequence[Item]) -> Any:
     """Rows still leased by the claims these items came from: a late answer to an expired
     lease must not undo what the worker that took the item over has recorded."""
     return and_(
-        outbox.c.id.in_([item.id for item in items]),
+        store.dialect.one_of(outbox.c.id, [item.id for item in items]),
         outbox.c.status == Status.IN_FLIGHT,
         outbox.c.lease_owner.in_({item.lease for item in items}),
     )
@@ -169,10 +169,10 @@ async def claim(
             ids = conn.execute(store.dialect.claimable(ready)).scalars().all()
             if not ids:
                 return 0
-            superseded = conn.execute(_supersede(ids).returning(outbox.c.id)).scalars().all()
+            superseded = conn.execute(_supersede(store, ids).returning(outbox.c.id)).scalars().all()
             ids = sorted(set(ids) - set(superseded))
             if ids:
-                return conn.execute(leased.where(outbox.c.id.in_(ids))).rowcount
+                return conn.execute(leased.where(store.dialect.one_of(outbox.c.id, ids))).rowcount
             # Each round supersedes at least one item, so this ends.
 
     # The write transaction only marks the rows. Reading them there would step, and wait for
@@ -210,7 +210,7 @@ def _ordering_rules(kind: str) -> list[Any]:
     return [~in_flight_before]
 
 
-def _supersede(ids: Sequence[int]) -> Any:
+def _supersede(store: Store, ids: Sequence[int]) -> Any:
     """Of these pending items, those with a newer item of the same key are never sent.
 
     Only the items about to be claimed are checked, so a claim costs the same whatever the
@@ -221,7 +221,7 @@ def _supersede(ids: Sequence[int]) -> Any:
     return (
         update(outbox)
         .where(
-            outbox.c.id.in_(ids),
+            store.dialect.one_of(outbox.c.id, ids),
             outbox.c.status == Status.PENDING,
             outbox.c.ordering_key.is_not(None),
             newer_queued,
@@ -244,14 +244,14 @@ async def extend_lease(store: Store, items: Sequence[Item], until: float) -> int
     """Keep items leased until `until` (e.g. while Klaviyo runs their job); how many still held."""
     if not items:
         return 0
-    statement = update(outbox).where(_held(items)).values(lease_until=until)
+    statement = update(outbox).where(_held(store, items)).values(lease_until=until)
     return (await store.write(statement)).rowcount
 
 
 async def _settle(store: Store, items: Sequence[Item], **values: Any) -> None:
     """Record an outcome for items still held under their lease, and free the lease."""
     if items:
-        statement = update(outbox).where(_held(items))
+        statement = update(outbox).where(_held(store, items))
         await store.write(statement.values(lease_owner=None, lease_until=None, **values))
 
 
@@ -290,7 +290,9 @@ async def release(
 
 async def replace_body(store: Store, item: Item, body: dict[str, Any]) -> None:
     """Store a corrected body, e.g. without an identifier Klaviyo reported as conflicting."""
-    await store.write(update(outbox).where(_held([item])).values(body=orjson.dumps(body).decode()))
+    await store.write(
+        update(outbox).where(_held(store, [item])).values(body=orjson.dumps(body).decode())
+    )
 
 
 @dataclass(frozen=True)
@@ -308,15 +310,15 @@ async def dead_letter(
 ) -> None:
     """Move items to the dead-letter queue, each with its reason, if still held by us."""
     if items:
-        await store.run_in_transaction(lambda conn: _dead_letter(conn, items, failures, now))
+        await store.run_in_transaction(lambda conn: _dead_letter(store, conn, items, failures, now))
 
 
 def _dead_letter(
-    conn: Connection, items: Sequence[Item], failures: Sequence[Failure], now: float
+    store: Store, conn: Connection, items: Sequence[Item], failures: Sequence[Failure], now: float
 ) -> None:
     moved = conn.execute(
         update(outbox)
-        .where(_held(items))
+        .where(_held(store, items))
         .values(
             status=Status.DEAD_LETTERED,
             lease_owner=None,

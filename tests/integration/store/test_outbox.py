@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -182,6 +184,39 @@ async def test_a_claim_waits_for_at_least_as_many_as_asked(store: Store) -> None
     enough = await claim(at_least=3)
     assert few == []
     assert len(enough) == 3
+
+
+async def test_a_full_batch_settles_where_sqlite_allows_999_parameters(tmp_path: Path) -> None:
+    """A build may cap bound parameters at 999 (SQLITE_MAX_VARIABLE_NUMBER): a bulk batch of
+    1,000 ids is one parameter when it is claimed, recorded, dead-lettered, replayed, purged."""
+
+    def limit(dbapi_connection: Any, _record: Any) -> None:
+        if hasattr(dbapi_connection, "setlimit"):
+            dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+
+    event.listen(Engine, "connect", limit)
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await _enqueue(store, _items(2_000))
+        claimed = await outbox.claim(
+            store, account="default", kind="event", limit=1_000, owner="w", now=100,
+            lease_seconds=30,
+        )  # fmt: skip
+        await outbox.mark_delivered(store, claimed, now=101)
+        assert (await _counts(store))["delivered"] == 1_000
+        rest = await outbox.claim(
+            store, account="default", kind="event", limit=1_000, owner="w", now=100,
+            lease_seconds=30,
+        )  # fmt: skip
+        await outbox.dead_letter(store, rest, [Failure("400 invalid")] * len(rest), now=102)
+        async with store.transaction() as conn:
+            letters = await deadletters.list_open(conn, limit=None)
+            letters = await deadletters.get(conn, [letter.id for letter in letters])
+            assert await deadletters.requeue_deliveries(conn, letters, now=103) == 1_000
+        assert await deadletters.purge(store, ids=[letter.id for letter in letters]) == 1_000
+    finally:
+        await store.close()
+        event.remove(Engine, "connect", limit)
 
 
 def _profile(version: int, key: str = "profile:shopify:shop:customer:1") -> NewItem:

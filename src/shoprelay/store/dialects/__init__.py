@@ -53,6 +53,10 @@ class Dialect(Protocol):
         """
         ...
 
+    def one_of(self, column: Any, values: Sequence[Any]) -> Any:
+        """`column IN values` as one bound value, however many values there are."""
+        ...
+
     def claimable(self, query: Select[Any]) -> Select[Any]:
         """Make a claim's row selection safe against other workers."""
         ...
@@ -63,7 +67,15 @@ _MODULES = {"sqlite": "sqlite", "postgresql": "postgresql"}
 
 def for_url(url: str) -> Dialect:
     """Pick the dialect module from the URL's backend name, imported lazily."""
-    backend = url.split(":", 1)[0].split("+", 1)[0]
+    return _named(url.split(":", 1)[0].split("+", 1)[0])
+
+
+def of(conn: Any) -> Dialect:
+    """The dialect of an open (sync or async) SQLAlchemy connection."""
+    return _named(conn.dialect.name)
+
+
+def _named(backend: str) -> Dialect:
     module = importlib.import_module(f"shoprelay.store.dialects.{_MODULES[backend]}")
     dialect: Dialect = module.DIALECT
     return dialect

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, Table
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Connection, Engine, Select, Table, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 
 class PostgreSQLDialect:
@@ -39,6 +39,10 @@ class PostgreSQLDialect:
         # asyncpg pipelines an executemany; measured, it beat INSERT … SELECT FROM unnest(…).
         if rows:
             conn.execute(statement, rows)
+
+    def one_of(self, column: Any, values: Sequence[Any]) -> Any:
+        # One array parameter: the statement's text, and so its prepared plan, stays the same.
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
 
     def claimable(self, query: Select[Any]) -> Select[Any]:
         return query.with_for_update(skip_locked=True)

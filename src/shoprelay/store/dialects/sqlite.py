@@ -9,12 +9,37 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, Table, create_engine, event, make_url
+import orjson
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    Table,
+    create_engine,
+    event,
+    func,
+    make_url,
+    select,
+)
 from sqlalchemy.dialects.sqlite import insert
 
+from shoprelay.errors import ConfigError
+
 READ_ONLY = "shoprelay_read_only"
+# RETURNING, which claims, dead letters and enqueues use, came in 3.35.
+OLDEST_SQLITE = (3, 35, 0)
 # Bound parameters per statement: SQLite's default limit since 3.32, 999 before.
 MAX_PARAMETERS = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+
+
+def require_supported(version: tuple[int, ...]) -> None:
+    """Refuse, with what to do about it, a SQLite too old for the statements shoprelay runs."""
+    if version < OLDEST_SQLITE:
+        found, oldest = ".".join(map(str, version)), ".".join(map(str, OLDEST_SQLITE))
+        raise ConfigError(
+            f"this Python's SQLite is {found}; shoprelay needs {oldest} or newer. Use a "
+            "Python built against a newer SQLite, or PostgreSQL in DATABASE_URL"
+        )
 
 
 class SQLiteDialect:
@@ -25,6 +50,8 @@ class SQLiteDialect:
         return {"connect_args": {"timeout": 30}}
 
     def configure(self, engine: Engine) -> None:
+        require_supported(sqlite3.sqlite_version_info)
+
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             # Take over BEGIN from pysqlite so that writes can lock up front.
@@ -84,6 +111,12 @@ class SQLiteDialect:
             chunk = rows[start : start + per_statement]
             flat = tuple(row[name] for row in chunk for name in order)
             conn.exec_driver_sql(_with_rows(sql, values, len(chunk)), flat)
+
+    def one_of(self, column: Any, values: Sequence[Any]) -> Any:
+        # One JSON array, not a parameter per value: binding 1,000 of them is Python work done
+        # while the write lock is held, and a build may cap parameters at 999.
+        given = func.json_each(orjson.dumps(list(values)).decode()).table_valued("value")
+        return column.in_(select(given.c.value))
 
     def claimable(self, query: Select[Any]) -> Select[Any]:
         # BEGIN IMMEDIATE already excludes every other writer.
