@@ -80,22 +80,28 @@ class _EventBatch:
         self.count = 0
         self.bytes = _size(bulk_events_request([]))
 
-    def cost(self, profile_key: bytes, event: dict[str, Any]) -> int:
+    def cost(self, profile_key: bytes, event_size: int) -> int:
         """Encoded bytes this event adds: its resource, plus a new entry if its profile is new."""
-        added = _size(event) + _EVENT_WRAPPER
+        added = event_size + _EVENT_WRAPPER
         return added if profile_key in self.entries else added + len(profile_key) + _ENTRY_WRAPPER
 
-    def fits(self, profile_key: bytes, event: dict[str, Any]) -> bool:
-        room = self.bytes + self.cost(profile_key, event) <= MAX_BULK_BYTES
+    def fits(self, profile_key: bytes, event_size: int) -> bool:
+        room = self.bytes + self.cost(profile_key, event_size) <= MAX_BULK_BYTES
         return self.count < MAX_BULK_EVENTS and room
 
     def repeats(self, keys: list[tuple[str, str, str]]) -> bool:
         return any(key in self.seen for key in keys)
 
-    def add(self, item_id: int, profile: dict[str, Any], event: dict[str, Any]) -> None:
-        key = orjson.dumps(profile)
-        self.bytes += self.cost(key, event)
-        self.entries.setdefault(key, (profile, []))[1].append((item_id, event))
+    def add(
+        self,
+        item_id: int,
+        profile: tuple[bytes, dict[str, Any]],
+        event: tuple[int, dict[str, Any]],
+    ) -> None:
+        """Add an event, given with its encoded size, under its profile, given encoded."""
+        (key, resource), (size, attributes) = profile, event
+        self.bytes += self.cost(key, size)
+        self.entries.setdefault(key, (resource, []))[1].append((item_id, attributes))
         self.count += 1
 
     def build(self) -> BulkRequest:
@@ -162,9 +168,11 @@ def plan_bulk_events(items: Sequence[tuple[int, dict[str, Any]]]) -> BulkPlan:
         if batches[-1].repeats(keys):
             deferred.append(item_id)
             continue
-        if not batches[-1].fits(orjson.dumps(profile), event) and batches[-1].count:
+        # Each encoded once: the size check and the grouping both need them.
+        profile_key, event_size = orjson.dumps(profile), _size(event)
+        if not batches[-1].fits(profile_key, event_size) and batches[-1].count:
             batches.append(_EventBatch())
-        batches[-1].add(item_id, profile, event)
+        batches[-1].add(item_id, (profile_key, profile), (event_size, event))
         batches[-1].seen.update(keys)
     return BulkPlan([batch.build() for batch in batches if batch.count], deferred)
 
