@@ -108,6 +108,9 @@ class IngestWriter:
         self._writers = 1 if store.dialect.single_writer else 4
         # Built once: the dialect keeps what it derives from each statement.
         self._receipts_insert = store.insert_ignore(webhook_receipts)
+        self._receipts_returning = self._receipts_insert.returning(
+            webhook_receipts.c.shop, webhook_receipts.c.webhook_id
+        )
         self._outbox_insert = store.insert_ignore(outbox)
         self._states_upsert = newer_state_upsert(store)
         self._tasks: list[asyncio.Task[None]] = []
@@ -226,10 +229,8 @@ class IngestWriter:
             key=lambda row: (row["shop"], row["webhook_id"]),
         )
         if not self._store.dialect.single_writer:
-            statement = self._receipts_insert.returning(
-                webhook_receipts.c.shop, webhook_receipts.c.webhook_id
-            )
-            return {(row.shop, row.webhook_id) for row in conn.execute(statement, rows).all()}
+            inserted = conn.execute(self._receipts_returning, rows).all()
+            return {(row.shop, row.webhook_id) for row in inserted}
         # BEGIN IMMEDIATE made this the only writer: what is not stored yet is new. The lookup
         # usually finds nothing, one step, where RETURNING steps (and retakes the GIL) per row.
         stored = _stored_receipts(conn, rows)

@@ -28,8 +28,8 @@ from shoprelay.errors import ConfigError
 READ_ONLY = "shoprelay_read_only"
 # RETURNING, which claims, dead letters and enqueues use, came in 3.35.
 OLDEST_SQLITE = (3, 35, 0)
-# Bound parameters per statement: SQLite's default limit since 3.32, 999 before.
-MAX_PARAMETERS = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+# Bound parameters per statement where the driver cannot tell: SQLite's default since 3.32.
+MAX_PARAMETERS = 32_766
 
 
 def require_supported(version: tuple[int, ...]) -> None:
@@ -106,7 +106,7 @@ class SQLiteDialect:
             conn.execute(statement, rows)
             return
         sql, values, order = form
-        per_statement = max(1, MAX_PARAMETERS // len(order))
+        per_statement = max(1, _parameter_cap(conn) // len(order))
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
             flat = tuple(row[name] for row in chunk for name in order)
@@ -121,6 +121,12 @@ class SQLiteDialect:
     def claimable(self, query: Select[Any]) -> Select[Any]:
         # BEGIN IMMEDIATE already excludes every other writer.
         return query
+
+
+def _parameter_cap(conn: Connection) -> int:
+    """This connection's limit on bound parameters: a build may set it as low as 999."""
+    getlimit = getattr(conn.connection.dbapi_connection, "getlimit", None)
+    return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)) if getlimit else MAX_PARAMETERS
 
 
 @functools.lru_cache(maxsize=32)
