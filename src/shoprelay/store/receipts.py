@@ -10,7 +10,9 @@ import orjson
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shoprelay.store import dialects
 from shoprelay.store.database import Store
+from shoprelay.store.dialects import Dialect
 from shoprelay.store.schema import cursors, leases, resource_state, webhook_receipts
 
 
@@ -41,25 +43,27 @@ async def get_states(
     wanted = list(ids)
     if not wanted:
         return {}
-    rows = (await conn.execute(states_query(source, scope, kind, wanted))).all()
+    query = states_query(dialects.of(conn), source, scope, kind, wanted)
+    rows = (await conn.execute(query)).all()
     return {
         row.resource_id: ResourceState(row.version, orjson.loads(row.state) if row.state else {})
         for row in rows
     }
 
 
-def states_query(source: str, scope: str, kind: str, ids: list[str]) -> Any:
-    """Select the version and state of the named resources of one kind.
+def states_query(dialect: Dialect, source: str, scope: str, kind: str, ids: list[str]) -> Any:
+    """Select the version and state of the named resources of one kind, each by its key.
 
     One kind per query: a row-value IN over (kind, resource_id) would let SQLite use only
     the key's prefix and read every resource of the shop.
     """
-    return select(
+    query = select(
         resource_state.c.kind,
         resource_state.c.resource_id,
         resource_state.c.version,
         resource_state.c.state,
-    ).where(_key(source, scope, kind), resource_state.c.resource_id.in_(ids))
+    ).where(_key(source, scope, kind))
+    return dialect.each_by_key(query, resource_state.c.resource_id, ids)
 
 
 def newer_state_upsert(store: Store, ceiling: str | None = None) -> Any:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, select
 
 from shoprelay.sources.shopify.topics import SOURCE, Plan, ResourceRef
 from shoprelay.store.database import Store
+from shoprelay.store.dialects import Dialect
 from shoprelay.store.outbox import new_rows
 from shoprelay.store.receipts import newer_state_upsert, states_query
 from shoprelay.store.schema import dead_letters, outbox, webhook_receipts
@@ -43,14 +44,14 @@ class Outcome:
 
 
 def _load_versions(
-    conn: Connection, shop: str, refs: Sequence[ResourceRef]
+    conn: Connection, dialect: Dialect, shop: str, refs: Sequence[ResourceRef]
 ) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
     ids_by_kind: dict[str, set[str]] = {}
     for ref in refs:
         ids_by_kind.setdefault(ref.kind, set()).add(ref.id)
     known = {}
     for kind, ids in ids_by_kind.items():
-        for row in conn.execute(states_query(SOURCE, shop, kind, sorted(ids))):
+        for row in conn.execute(states_query(dialect, SOURCE, shop, kind, sorted(ids))):
             known[(row.kind, row.resource_id)] = (
                 row.version,
                 orjson.loads(row.state) if row.state else {},
@@ -203,7 +204,7 @@ class IngestWriter:
         known = {}
         for shop, group in by_shop.items():
             refs = [ref for d in group for ref in (d.plan.resource, d.plan.needs) if ref]
-            known[shop] = _load_versions(conn, shop, refs)
+            known[shop] = _load_versions(conn, self._store.dialect, shop, refs)
         return [_decide(delivery, known[delivery.shop]) for delivery in deliveries]
 
     def _record_receipts(

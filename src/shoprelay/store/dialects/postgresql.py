@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, Table, any_, bindparam
+from sqlalchemy import Connection, Engine, Select, Table, any_, bindparam, func, select, true
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 
@@ -43,6 +43,15 @@ class PostgreSQLDialect:
     def one_of(self, column: Any, values: Sequence[Any]) -> Any:
         # One array parameter: the statement's text, and so its prepared plan, stays the same.
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+
+    def each_by_key(self, query: Select[Any], column: Any, values: Sequence[Any]) -> Select[Any]:
+        # `column = ANY(…)` leaves the planner a choice, and on a table it has not analysed it
+        # took the key's prefix and filtered: every resource of a shop read for each lookup.
+        # One LIMIT 1 subquery per value cannot be flattened, so each is a seek on the key.
+        wanted = func.unnest(bindparam(None, list(values), type_=ARRAY(column.type)))
+        value = wanted.table_valued("value", name="wanted").render_derived()
+        found = query.where(column == value.c.value).limit(1).lateral("found")
+        return select(*found.c).select_from(value).join(found, true())
 
     def claimable(self, query: Select[Any]) -> Select[Any]:
         return query.with_for_update(skip_locked=True)
