@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoprelay.store import dialects
@@ -43,27 +43,40 @@ async def get_states(
     wanted = list(ids)
     if not wanted:
         return {}
-    query = states_query(dialects.of(conn), source, scope, kind, wanted)
-    rows = (await conn.execute(query)).all()
+    keys = {"source": source, "scope": scope, "kind": kind, "ids": wanted}
+    rows = (await conn.execute(states_query(dialects.of(conn)), keys)).all()
     return {
         row.resource_id: ResourceState(row.version, orjson.loads(row.state) if row.state else {})
         for row in rows
     }
 
 
-def states_query(dialect: Dialect, source: str, scope: str, kind: str, ids: list[str]) -> Any:
-    """Select the version and state of the named resources of one kind, each by its key.
+_states_queries: dict[str, Any] = {}
 
-    One kind per query: a row-value IN over (kind, resource_id) would let SQLite use only
-    the key's prefix and read every resource of the shop.
+
+def states_query(dialect: Dialect) -> Any:
+    """Select the version and state of resources by key; bind source, scope, kind and ids.
+
+    Built once per dialect. One kind per query: a row-value IN over (kind, resource_id)
+    would let SQLite use only the key's prefix and read every resource of the shop.
     """
+    if (query := _states_queries.get(dialect.name)) is None:
+        query = _states_queries[dialect.name] = _build_states_query(dialect)
+    return query
+
+
+def _build_states_query(dialect: Dialect) -> Any:
     query = select(
         resource_state.c.kind,
         resource_state.c.resource_id,
         resource_state.c.version,
         resource_state.c.state,
-    ).where(_key(source, scope, kind))
-    return dialect.each_by_key(query, resource_state.c.resource_id, ids)
+    ).where(
+        resource_state.c.source == bindparam("source"),
+        resource_state.c.scope == bindparam("scope"),
+        resource_state.c.kind == bindparam("kind"),
+    )
+    return dialect.each_by_key(query, resource_state.c.resource_id, "ids")
 
 
 def newer_state_upsert(store: Store, ceiling: str | None = None) -> Any:

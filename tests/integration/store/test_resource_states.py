@@ -46,12 +46,15 @@ async def test_states_are_looked_up_through_the_whole_key(store: Store) -> None:
     rows = [state_row("order", n) for n in range(2_000)]
     async with store.transaction() as conn:
         await conn.execute(newer_state_upsert(store), rows)
-    query = states_query(store.dialect, "shopify", SHOP, "order", ["1", "1999"])
-    compiled = query.compile(dialect=store.engine.dialect, compile_kwargs={"literal_binds": True})
+    keys = {"source": "shopify", "scope": SHOP, "kind": "order", "ids": ["1", "1999"]}
+    query = states_query(store.dialect)
+    compiled = query.params(keys).compile(
+        dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}
+    )
     explain = "EXPLAIN QUERY PLAN" if store.dialect.name == "sqlite" else "EXPLAIN ANALYZE"
     async with store.read() as conn:
         plan = " ".join(str(row[-1]) for row in (await conn.execute(text(f"{explain} {compiled}"))))
-        found = (await conn.execute(query)).all()
+        found = (await conn.execute(query, keys)).all()
     assert sorted(row.resource_id for row in found) == ["1", "1999"]
     if store.dialect.name == "sqlite":
         assert f"{resource_state.name} USING" in plan

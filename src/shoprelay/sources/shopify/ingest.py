@@ -51,7 +51,8 @@ def _load_versions(
         ids_by_kind.setdefault(ref.kind, set()).add(ref.id)
     known = {}
     for kind, ids in ids_by_kind.items():
-        for row in conn.execute(states_query(dialect, SOURCE, shop, kind, sorted(ids))):
+        wanted = {"source": SOURCE, "scope": shop, "kind": kind, "ids": sorted(ids)}
+        for row in conn.execute(states_query(dialect), wanted):
             known[(row.kind, row.resource_id)] = (
                 row.version,
                 orjson.loads(row.state) if row.state else {},

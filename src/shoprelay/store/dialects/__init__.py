@@ -57,11 +57,9 @@ class Dialect(Protocol):
         """`column IN values` as one bound value, however many values there are."""
         ...
 
-    def each_by_key(self, query: Select[Any], column: Any, values: Sequence[Any]) -> Select[Any]:
-        """`query`'s rows whose `column` is one of `values`, each found by a lookup of the key.
-
-        `query`'s filters and `column` together must be a unique key: one row per value.
-        """
+    def each_by_key(self, query: Select[Any], column: Any, values: str) -> Select[Any]:
+        """`query`'s rows whose `column` is one of the list bound as `values`, each found by a
+        lookup of the key. `query`'s filters and `column` together must be a unique key."""
         ...
 
     def claimable(self, query: Select[Any]) -> Select[Any]:

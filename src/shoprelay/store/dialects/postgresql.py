@@ -44,11 +44,11 @@ class PostgreSQLDialect:
         # One array parameter: the statement's text, and so its prepared plan, stays the same.
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
 
-    def each_by_key(self, query: Select[Any], column: Any, values: Sequence[Any]) -> Select[Any]:
+    def each_by_key(self, query: Select[Any], column: Any, values: str) -> Select[Any]:
         # `column = ANY(…)` leaves the planner a choice, and on a table it has not analysed it
         # took the key's prefix and filtered: every resource of a shop read for each lookup.
         # One LIMIT 1 subquery per value cannot be flattened, so each is a seek on the key.
-        wanted = func.unnest(bindparam(None, list(values), type_=ARRAY(column.type)))
+        wanted = func.unnest(bindparam(values, type_=ARRAY(column.type)))
         value = wanted.table_valued("value", name="wanted").render_derived()
         found = query.where(column == value.c.value).limit(1).lateral("found")
         return select(*found.c).select_from(value).join(found, true())

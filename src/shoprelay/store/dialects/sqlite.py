@@ -15,6 +15,7 @@ from sqlalchemy import (
     Engine,
     Select,
     Table,
+    bindparam,
     create_engine,
     event,
     func,
@@ -118,9 +119,9 @@ class SQLiteDialect:
         given = func.json_each(orjson.dumps(list(values)).decode()).table_valued("value")
         return column.in_(select(given.c.value))
 
-    def each_by_key(self, query: Select[Any], column: Any, values: Sequence[Any]) -> Select[Any]:
+    def each_by_key(self, query: Select[Any], column: Any, values: str) -> Select[Any]:
         # SQLite's planner seeks the index once per IN value, whatever it knows of the table.
-        return query.where(column.in_(values))
+        return query.where(column.in_(bindparam(values, expanding=True)))
 
     def claimable(self, query: Select[Any]) -> Select[Any]:
         # BEGIN IMMEDIATE already excludes every other writer.
