@@ -7,12 +7,13 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shoprelay.web.metrics import exposition
 from shoprelay.web.webhooks import WEBHOOK_PATH, shopify_endpoint
 
 if TYPE_CHECKING:
@@ -64,6 +65,6 @@ def _operations_app(service: Service) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics(_: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app
