@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -45,38 +46,53 @@ def shopify_metrics(settings: Settings) -> ShopifyMetrics:
 class Service:
     """Everything `shoprelay serve` runs in one process."""
 
-    def __init__(self, settings: Settings, store: Store, *, background: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        background: bool = True,
+        on_commit: Callable[[frozenset[tuple[str, str]]], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
-        # Extra `--workers` only receive: one process delivers and polls, so one limiter paces.
+        # Under `--workers N` the receivers do not deliver: one process delivers and polls, so
+        # one limiter paces; `on_commit` then tells that process which lanes have new items.
         self.background = background
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.client = KlaviyoClient.from_settings(settings)
         self.dispatcher = Dispatcher(
             store, self.client, DeliveryConfig.from_settings(settings), owner=self.owner
         )
-        self.writer = IngestWriter(store, on_commit=self.dispatcher.wake)
+        self.writer = IngestWriter(store, on_commit=on_commit or self.dispatcher.wake)
         self.receiver = Receiver(self.writer, settings.shopify_secrets, shopify_metrics(settings))
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
     async def open(
-        cls, settings: Settings, *, background: bool = True, migrate: bool = True
+        cls,
+        settings: Settings,
+        *,
+        background: bool = True,
+        migrate: bool = True,
+        on_commit: Callable[[frozenset[tuple[str, str]]], None] | None = None,
     ) -> Service:
         require(settings, "SHOPIFY_WEBHOOK_SECRET", "KLAVIYO_PRIVATE_API_KEY")
         store = await Store.open(settings.DATABASE_URL, migrate=migrate)
-        return cls(settings, store, background=background)
+        return cls(settings, store, background=background, on_commit=on_commit)
 
-    async def start(self) -> None:
+    async def start(self, *, receive: bool = True) -> None:
+        """Start the webhook writer (unless `receive` is off), and delivery and the pollers."""
         self._stop.clear()
-        await self.writer.start()
+        if receive:
+            await self.writer.start()
         if self.background:
             self._start_background()
         log.info(
             "shoprelay started",
             database=self.store.backend,
-            role="all" if self.background else "receiver",
+            role=("all" if receive else "delivery") if self.background else "receiver",
             shipstation=self.settings.shipstation_enabled and self.background,
         )
 

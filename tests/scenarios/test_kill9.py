@@ -169,7 +169,8 @@ async def test_kill9_mid_stream_loses_nothing_acknowledged(database_url: str) ->
 
 
 async def test_two_workers_share_the_socket_and_one_delivers(database_url: str) -> None:
-    """With --workers 2, webhooks landing on either process reach Klaviyo exactly once."""
+    """With --workers 2, webhooks landing on either receiver reach Klaviyo exactly once, and
+    /metrics, whichever process answers, counts what every process did."""
     payloads = list(orders(60))
     expected = expected_events(payloads)
     port = free_port()
@@ -181,4 +182,27 @@ async def test_two_workers_share_the_socket_and_one_delivers(database_url: str) 
         acked = await post_all(port, dict(enumerate(payloads)), failures)
         assert all(acked.values()), (failures, server.poll(), output(server))
         await eventually(lambda: recorded(sim) >= expected, timeout=60, interval=0.2)
+        async with httpx.AsyncClient() as client:
+            scrapes = [await scraped(client, f"http://127.0.0.1:{port}/metrics") for _ in range(6)]
     assert len(sim.sim.events) == len(expected)
+    for metrics in scrapes:
+        assert metrics['shoprelay_webhooks_total{outcome="processed"}'] == len(payloads)
+        # Counted in the delivery process, which takes no requests itself.
+        delivered = sum(
+            value
+            for name, value in metrics.items()
+            if name.startswith("shoprelay_delivery_items_total{") and 'outcome="delivered"' in name
+        )
+        assert delivered >= len(expected)
+
+
+async def scraped(client: httpx.AsyncClient, url: str) -> dict[str, float]:
+    """One /metrics scrape as {name{labels}: value}, label order as exposed."""
+    response = await client.get(url)
+    response.raise_for_status()
+    samples = {}
+    for line in response.text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples

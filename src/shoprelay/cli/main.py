@@ -23,13 +23,25 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[
-        int, typer.Option(min=1, help="Receiving processes; the first also delivers and polls.")
+        int,
+        typer.Option(
+            min=1, help="Receiving processes; with 2 or more, one more delivers and polls."
+        ),
     ] = 1,
 ) -> None:
     """Receive webhooks, deliver to Klaviyo, and run the pollers."""
-    from shoprelay.cli.serve import serve as run_serve
+    if workers == 1:
+        from shoprelay.cli.serve import serve as run_serve
 
-    run_serve(host, port, workers)
+        run_serve(host, port, workers)
+        return
+    from shoprelay.web.metrics import shared_across_processes
+
+    # Before the app's modules are imported: some of their metrics are made at import.
+    with shared_across_processes():
+        from shoprelay.cli.serve import serve as run_serve
+
+        run_serve(host, port, workers)
 
 
 @app.command()

@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import multiprocessing
 import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 import uvicorn
 
 from shoprelay.cli.common import clear_errors, errors, run, settings, with_store
 from shoprelay.config import Settings
+from shoprelay.delivery.wakeups import WakeSender, listen
 from shoprelay.service import Service, require
 from shoprelay.store.database import Store
 from shoprelay.web.app import create_app
 
 
 def serve(host: str, port: int, workers: int) -> None:
-    """One process, or `workers` processes sharing one listening socket."""
+    """One process; or `workers` receiving processes sharing one listening socket, and one
+    more that delivers and polls."""
     config = settings()
     # Refuse a bad configuration before taking the port, with the variable named.
     with clear_errors():
@@ -36,12 +39,18 @@ def serve(host: str, port: int, workers: int) -> None:
         return
     # Migrate once, before the fork: workers migrating side by side would race for the schema.
     run(lambda: with_store(config, _schema_ready))
-    # Fork: the children inherit the socket and the loaded settings.
+    # Delivery gets a process of its own: packing a 1,000-event request on a receiver's event
+    # loop held up every acknowledgement waiting there. Receivers wake it through a pipe.
+    wake_reader, wake_writer = os.pipe()
+    # Fork: the children inherit the socket, the pipe and the loaded settings.
     context = multiprocessing.get_context("fork")
     children = [
-        context.Process(target=_run_worker, args=(config, listener, index == 0, False), daemon=True)
-        for index in range(workers)
+        context.Process(target=_run_receiver, args=(config, listener, wake_writer), daemon=True)
+        for _ in range(workers)
     ]
+    children.append(
+        context.Process(target=_run_delivery, args=(config, listener, wake_reader), daemon=True)
+    )
     for child in children:
         child.start()
     _supervise(children)
@@ -60,13 +69,50 @@ async def _schema_ready(_: Store) -> None:
     """Nothing to do once the store is open: opening it migrated the schema."""
 
 
+def _run_receiver(config: Settings, listener: socket.socket, wake_writer: int) -> None:
+    wakeups = WakeSender(wake_writer)
+    _run_worker(config, listener, background=False, migrate=False, on_commit=wakeups)
+
+
+def _run_delivery(config: Settings, listener: socket.socket, wake_reader: int) -> None:
+    """Deliver and poll until SIGTERM, with no socket: receivers take every request."""
+    listener.close()
+    parent = os.getppid()
+
+    async def main() -> None:
+        service = await Service.open(config, background=True, migrate=False)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        stop_listening = listen(wake_reader, service.dispatcher.wake)
+        try:
+            await service.start(receive=False)
+            _freeze_startup_objects()
+            while not stop.is_set() and os.getppid() == parent:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=1)
+        finally:
+            stop_listening()
+            await service.stop()
+            await service.close()
+
+    run(main)
+
+
 def _run_worker(
-    config: Settings, listener: socket.socket, background: bool, migrate: bool = True
+    config: Settings,
+    listener: socket.socket,
+    background: bool,
+    migrate: bool = True,
+    on_commit: Callable[[frozenset[tuple[str, str]]], None] | None = None,
 ) -> None:
     parent = os.getppid()
 
     async def main() -> None:
-        service = await Service.open(config, background=background, migrate=migrate)
+        service = await Service.open(
+            config, background=background, migrate=migrate, on_commit=on_commit
+        )
         try:
             server = uvicorn.Server(
                 uvicorn.Config(
