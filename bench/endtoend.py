@@ -30,6 +30,8 @@ class EndToEndSize:
     # Unmeasured first: a fresh process's first requests compile statements and open
     # connections, which would otherwise be the p99 of a short run.
     warmup_seconds: float = 2.0
+    # With 2, the receivers wake a separate delivery process through a pipe.
+    workers: tuple[int, ...] = (1, 2)
 
 
 async def accepted_at(sim: Server, wanted: set[str]) -> dict[str, float]:
@@ -68,28 +70,32 @@ def summarise(webhooks: OrderWebhooks, sent: LoadResult, accepted: dict[str, flo
     }
 
 
-async def one(backend: str, size: EndToEndSize, work: Path) -> Row:
+async def one(backend: str, size: EndToEndSize, work: Path, workers: int) -> Row:
     """Send at the steady rate to a fresh stack, then wait for Klaviyo to have every order."""
     warmup = round(size.rate * size.warmup_seconds)
     every = order_webhooks(warmup + round(size.rate * size.seconds), seed=11)
     webhooks = OrderWebhooks(every.requests[warmup:], every.placed_order_ids[warmup:])
     async with databases.fresh(backend, work) as url:
-        with klaviyo_and_shoprelay(url, work) as (sim, server):
+        with klaviyo_and_shoprelay(url, work, workers=workers) as (sim, server):
             async with asyncio.timeout(size.seconds * 2 + 60):
                 await paced(server.port, every.requests[:warmup], size.rate)
                 await accepted_at(sim, set(every.placed_order_ids[:warmup]))
                 sent = await paced(server.port, webhooks.requests, size.rate)
             accepted = await accepted_at(sim, set(webhooks.placed_order_ids))
-    return {"backend": backend, "rate_per_s": size.rate} | summarise(webhooks, sent, accepted)
+    row = {"backend": backend, "workers": workers, "rate_per_s": size.rate}
+    return row | summarise(webhooks, sent, accepted)
 
 
 async def run(backends: Sequence[str], size: EndToEndSize, work: Path) -> list[Row]:
     """The scenario on each backend."""
-    rows = [await one(backend, size, work) for backend in backends]
+    rows = [
+        await one(backend, size, work, workers) for backend in backends for workers in size.workers
+    ]
     notes = [
         "e2e: from the webhook's 200 to the simulator's received_at of its Placed Order event",
         "orders/create at a steady rate (open loop); each order is ~3.5 Klaviyo events",
         f"after {size.warmup_seconds:g} s of unmeasured warm-up at the same rate",
+        "workers: `serve --workers N`; with 2, a third process delivers, woken through a pipe",
     ]
     report.show("End to end: acknowledgement to Klaviyo's acceptance", rows, notes)
     report.save("endtoend", asdict(size) | {"backends": list(backends)}, rows, notes)

@@ -94,7 +94,7 @@ async def run(backends: Sequence[str], size: IngestSize, work: Path) -> list[Row
         "vs_bare: acknowledged/s relative to the bare endpoint, same run, same load",
         "cpu_pct: 100 = one core; client, server and Klaviyo simulator share the machine's cores",
         "shoprelay runs its dispatcher meanwhile, delivering to the simulator (also on this host)",
-        "workers: `serve --workers N` processes share the socket; the first also delivers",
+        "workers: `serve --workers N` receivers share the socket; with N >= 2 one more delivers",
     ]
     report.show("Ingest: signed orders/create webhooks", rows, notes)
     report.save("ingest", asdict(size) | {"backends": list(backends)}, rows, notes)
