@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoprelay.store.database import Store
@@ -143,18 +143,7 @@ async def claim(
     """
     lease = f"{owner}/{uuid.uuid4().hex[:12]}"
     until = now + lease_seconds
-    ready = (
-        select(outbox.c.id)
-        .where(
-            outbox.c.status == Status.PENDING,
-            outbox.c.account == account,
-            outbox.c.kind == kind,
-            outbox.c.available_at <= now,
-            *_ordering_rules(kind),
-        )
-        .order_by(outbox.c.available_at, outbox.c.id)
-        .limit(limit)
-    )
+    ready = ready_query(account=account, kind=kind, now=now, limit=limit)
     leased = update(outbox).values(status=Status.IN_FLIGHT, lease_owner=lease, lease_until=until)
 
     def lease_ready(conn: Connection) -> int:
@@ -187,6 +176,26 @@ async def claim(
     async with store.read() as conn:
         rows = (await conn.execute(held.order_by(outbox.c.id))).all()
     return [_item(row) for row in rows]
+
+
+def ready_query(*, account: str, kind: str, now: float, limit: int) -> Select[Any]:
+    """The ids of the lane's oldest ready items.
+
+    ix_outbox_ready holds them in this order, so the scan stops after `limit` rows instead of
+    sorting the whole backlog.
+    """
+    return (
+        select(outbox.c.id)
+        .where(
+            outbox.c.status == Status.PENDING,
+            outbox.c.account == account,
+            outbox.c.kind == kind,
+            outbox.c.available_at <= now,
+            *_ordering_rules(kind),
+        )
+        .order_by(outbox.c.available_at, outbox.c.id)
+        .limit(limit)
+    )
 
 
 # Profile upserts overwrite: an older version landing after a newer one would undo it.

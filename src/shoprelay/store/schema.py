@@ -43,7 +43,15 @@ outbox = Table(
     Column("ordering_key", String(200)),  # items with one key are delivered in queue order
     UniqueConstraint("dedup_key", name="uq_outbox_dedup_key"),
 )
-Index("ix_outbox_ready", outbox.c.status, outbox.c.account, outbox.c.kind, outbox.c.available_at)
+# The claim's order, id included: without it PostgreSQL sorted a lane's whole backlog per claim.
+Index(
+    "ix_outbox_ready",
+    outbox.c.status,
+    outbox.c.account,
+    outbox.c.kind,
+    outbox.c.available_at,
+    outbox.c.id,
+)
 Index("ix_outbox_lease", outbox.c.status, outbox.c.lease_until)
 Index("ix_outbox_ordering", outbox.c.ordering_key, outbox.c.id)
 

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import Connection
 from tests.integration.delivery.harness import (
     FAST,
     KEY,
@@ -114,18 +113,3 @@ async def test_sqlite_has_no_shared_budget(store: Store) -> None:
     """Only PostgreSQL shares a budget; SQLite's one process paces in memory."""
     budget = shared_budget(store, dict(SPEC_LIMITS))
     assert (budget is None) == (store.backend == "sqlite")
-
-
-async def test_the_migrations_create_the_rate_slots_table_as_declared(store: Store) -> None:
-    """The migrated database matches schema.py for the table the shared budget uses."""
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from shoprelay.store.schema import metadata
-
-    def differences(connection: Connection) -> list[object]:
-        found = compare_metadata(MigrationContext.configure(connection), metadata)
-        return [diff for diff in found if "delivery_rate_slots" in repr(diff)]
-
-    async with store.engine.connect() as conn:
-        assert await conn.run_sync(differences) == []
