@@ -12,7 +12,7 @@ from bench import databases, report
 from bench.load import closed_loop
 from bench.processes import Server, running
 from bench.report import Row
-from bench.stack import klaviyo_and_shoprelay
+from bench.stack import klaviyo_and_shoprelay, sim_post
 from bench.webhooks import order_webhooks
 
 TARGET_PER_SECOND = 1500
@@ -28,6 +28,9 @@ class IngestSize:
     concurrency: int = 64
     warmup: int = 1_000
     workers: tuple[int, ...] = (1, 2)
+    # Worker counts also run with delivery paused: the ingest path alone, without the
+    # delivery and the simulator that share this machine's cores in the other rows.
+    paused: tuple[int, ...] = (2,)
 
 
 async def measure(
@@ -62,12 +65,22 @@ async def bare(requests: Sequence[bytes], size: IngestSize, logs: Path) -> Row:
 
 
 async def shoprelay(
-    backend: str, requests: Sequence[bytes], size: IngestSize, work: Path, workers: int
+    backend: str,
+    requests: Sequence[bytes],
+    size: IngestSize,
+    work: Path,
+    workers: int,
+    *,
+    paused: bool = False,
 ) -> Row:
     """The load against `shoprelay serve --workers N` on a fresh database of `backend`."""
     async with databases.fresh(backend, work) as url:
         with klaviyo_and_shoprelay(url, work, workers=workers) as (sim, server):
             run = f"shoprelay ({workers} worker{'s' if workers > 1 else ''})"
+            if paused:
+                # The simulator refuses the key: delivery pauses at its first request.
+                await asyncio.to_thread(sim_post, sim, "/_sim/faults", {"revoked": True})
+                run += ", delivery paused"
             return {"run": run, "backend": backend} | await measure(server, requests, size, sim)
 
 
@@ -83,9 +96,11 @@ async def run(backends: Sequence[str], size: IngestSize, work: Path) -> list[Row
     requests = order_webhooks(size.warmup + size.webhooks).requests
     baseline = await bare(requests, size, work)
     rows = [baseline]
+    runs = [(workers, False) for workers in size.workers]
+    runs += [(workers, True) for workers in size.paused]
     for backend in backends:
-        for workers in size.workers:
-            row = await shoprelay(backend, requests, size, work, workers)
+        for workers, paused in runs:
+            row = await shoprelay(backend, requests, size, work, workers, paused=paused)
             row["vs_bare"] = report.ratio(row["acked_per_s"], baseline["acked_per_s"])
             row["target"] = verdict(row)
             rows.append(row)
@@ -94,6 +109,7 @@ async def run(backends: Sequence[str], size: IngestSize, work: Path) -> list[Row
         "vs_bare: acknowledged/s relative to the bare endpoint, same run, same load",
         "cpu_pct: 100 = one core; client, server and Klaviyo simulator share the machine's cores",
         "shoprelay runs its dispatcher meanwhile, delivering to the simulator (also on this host)",
+        "delivery paused: the simulator refuses the key, so only webhooks use the machine",
         "workers: `serve --workers N` receivers share the socket; with N >= 2 one more delivers",
     ]
     report.show("Ingest: signed orders/create webhooks", rows, notes)

@@ -49,3 +49,10 @@ def sim_get(sim: Server, path: str) -> Any:
     response = httpx.get(f"{sim.base_url}{path}", timeout=60)
     response.raise_for_status()
     return response.json()
+
+
+def sim_post(sim: Server, path: str, document: dict[str, Any]) -> Any:
+    """POST a JSON document to one of the simulator's /_sim endpoints."""
+    response = httpx.post(f"{sim.base_url}{path}", json=document, timeout=60)
+    response.raise_for_status()
+    return response.json()
