@@ -120,10 +120,15 @@ class Service:
     async def close(self) -> None:
         await self.store.close()
 
+    def stopped_tasks(self) -> list[str]:
+        """Background tasks that ended though nobody stopped the service."""
+        if self._stop.is_set():
+            return []
+        return [task.get_name() for task in self._tasks if task.done()]
+
     async def ready(self) -> tuple[bool, str]:
         """Not ready when the database is away or a background task has stopped."""
-        stopped = [task.get_name() for task in self._tasks if task.done()]
-        if stopped and not self._stop.is_set():
+        if stopped := self.stopped_tasks():
             return False, f"background task stopped: {', '.join(stopped)}"
         try:
             async with self.store.read() as conn:

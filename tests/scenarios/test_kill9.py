@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 from typing import IO, Any
 
 import httpx
@@ -206,3 +207,31 @@ async def scraped(client: httpx.AsyncClient, url: str) -> dict[str, float]:
             name, value = line.rsplit(" ", 1)
             samples[name] = float(value)
     return samples
+
+
+async def test_the_delivery_process_dying_stops_serve(database_url: str) -> None:
+    """No /readyz sees the delivery process, so its death must stop every process with an
+    error, for the process manager to restart them, rather than leave receivers queueing."""
+    port = free_port()
+    async with (
+        klaviyo_sim() as sim,
+        serve_process(database_url, sim.url, port, workers=2) as server,
+    ):
+        await eventually(lambda: len(child_pids(server.pid)) == 3)
+        # Started last: the receivers are forked first.
+        os.kill(max(child_pids(server.pid)), signal.SIGKILL)
+        code = await asyncio.to_thread(server.wait, 30)
+        printed = output(server)
+    assert code == 1, printed
+    assert "exited with code" in printed
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of `pid`, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found

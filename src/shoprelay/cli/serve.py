@@ -18,6 +18,7 @@ import uvicorn
 from shoprelay.cli.common import clear_errors, errors, run, settings, with_store
 from shoprelay.config import Settings
 from shoprelay.delivery.wakeups import WakeSender, listen
+from shoprelay.errors import ShoprelayError
 from shoprelay.service import Service, require
 from shoprelay.store.database import Store
 from shoprelay.web.app import create_app
@@ -92,6 +93,9 @@ def _run_delivery(config: Settings, listener: socket.socket, wake_reader: int) -
             while not stop.is_set() and os.getppid() == parent:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=1)
+                # No /readyz can see this process: exit instead, and the supervisor stops all.
+                if stopped := service.stopped_tasks():
+                    raise ShoprelayError(f"background task stopped: {', '.join(stopped)}")
         finally:
             stop_listening()
             await service.stop()
