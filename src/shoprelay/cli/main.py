@@ -23,18 +23,10 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[
-        int,
-        typer.Option(
-            min=1, help="Receiving processes; with 2 or more, one more delivers and polls."
-        ),
+        int, typer.Option(min=1, help="Receiving processes; one more delivers and polls.")
     ] = 1,
 ) -> None:
     """Receive webhooks, deliver to Klaviyo, and run the pollers."""
-    if workers == 1:
-        from shoprelay.cli.serve import serve as run_serve
-
-        run_serve(host, port, workers)
-        return
     from shoprelay.web.metrics import shared_across_processes
 
     # Before the app's modules are imported: some of their metrics are made at import.

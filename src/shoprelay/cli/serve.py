@@ -10,7 +10,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from types import FrameType
 
 import uvicorn
@@ -25,20 +25,14 @@ from shoprelay.web.app import create_app
 
 
 def serve(host: str, port: int, workers: int) -> None:
-    """One process; or `workers` receiving processes sharing one listening socket, and one
-    more that delivers and polls."""
+    """`workers` receiving processes sharing one listening socket, and one that delivers and
+    polls, under this one, which restarts nothing: if one stops, all stop."""
     config = settings()
     # Refuse a bad configuration before taking the port, with the variable named.
     with clear_errors():
         require(config, "SHOPIFY_WEBHOOK_SECRET", "KLAVIYO_PRIVATE_API_KEY")
     listener = _listen(host, port)
-    if workers == 1:
-        try:
-            _run_worker(config, listener, background=True)
-        finally:
-            listener.close()
-        return
-    # Migrate once, before the fork: workers migrating side by side would race for the schema.
+    # Migrate once, before the fork: processes migrating side by side would race for the schema.
     run(lambda: with_store(config, _schema_ready))
     # Delivery gets a process of its own: packing a 1,000-event request on a receiver's event
     # loop held up every acknowledgement waiting there. Receivers wake it through a pipe.
@@ -71,8 +65,31 @@ async def _schema_ready(_: Store) -> None:
 
 
 def _run_receiver(config: Settings, listener: socket.socket, wake_writer: int) -> None:
+    """Take webhooks and the operations endpoints until SIGTERM; deliver nothing."""
     wakeups = WakeSender(wake_writer)
-    _run_worker(config, listener, background=False, migrate=False, on_commit=wakeups)
+    parent = os.getppid()
+
+    async def main() -> None:
+        service = await Service.open(config, background=False, migrate=False, on_commit=wakeups)
+        try:
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    create_app(service),
+                    log_level="warning",
+                    access_log=False,
+                    http="httptools",
+                    proxy_headers=False,
+                    timeout_graceful_shutdown=10,
+                )
+            )
+            _freeze_startup_objects()
+            watchdog = asyncio.create_task(_exit_with_parent(server, parent))
+            await server.serve(sockets=[listener])
+            watchdog.cancel()
+        finally:
+            await service.close()
+
+    run(main)
 
 
 def _run_delivery(config: Settings, listener: socket.socket, wake_reader: int) -> None:
@@ -99,40 +116,6 @@ def _run_delivery(config: Settings, listener: socket.socket, wake_reader: int) -
         finally:
             stop_listening()
             await service.stop()
-            await service.close()
-
-    run(main)
-
-
-def _run_worker(
-    config: Settings,
-    listener: socket.socket,
-    background: bool,
-    migrate: bool = True,
-    on_commit: Callable[[frozenset[tuple[str, str]]], None] | None = None,
-) -> None:
-    parent = os.getppid()
-
-    async def main() -> None:
-        service = await Service.open(
-            config, background=background, migrate=migrate, on_commit=on_commit
-        )
-        try:
-            server = uvicorn.Server(
-                uvicorn.Config(
-                    create_app(service),
-                    log_level="warning",
-                    access_log=False,
-                    http="httptools",
-                    proxy_headers=False,
-                    timeout_graceful_shutdown=10,
-                )
-            )
-            _freeze_startup_objects()
-            watchdog = asyncio.create_task(_exit_with_parent(server, parent))
-            await server.serve(sockets=[listener])
-            watchdog.cancel()
-        finally:
             await service.close()
 
     run(main)

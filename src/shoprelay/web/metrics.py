@@ -1,4 +1,4 @@
-"""Prometheus metrics of this process or, under `serve --workers N`, summed over all of them."""
+"""Prometheus metrics of this process or, under `serve`, summed over all of its processes."""
 
 from __future__ import annotations
 
@@ -14,25 +14,28 @@ from prometheus_client import CollectorRegistry, generate_latest, multiprocess, 
 _SHARED = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def share_across_processes(folder: Path) -> None:
-    """Keep every metric value created from now on, here and in forks, in a file in `folder`.
-
-    prometheus_client picks its value class when it is imported, from this variable; the
-    command line has imported it already, so the class is switched too. Call this before
-    any labelled metric is first used and before the app's own metrics are imported.
-    """
-    os.environ[_SHARED] = str(folder)
-    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
-
-
 @contextlib.contextmanager
 def shared_across_processes() -> Iterator[Path]:
-    """Share metrics through a scratch folder for as long as the block runs."""
+    """For as long as the block runs, keep every metric value created here and in forks in
+    a file in a scratch folder, so that any process can expose the sum of them all.
+
+    prometheus_client picks its value class when it is imported, from an environment
+    variable; the command line has imported it already, so the class is switched too. Enter
+    this before any labelled metric is first used and before the app's own metrics are
+    imported. On exit both are put back, for a caller that goes on in the same process.
+    """
     folder = Path(tempfile.mkdtemp(prefix="shoprelay-metrics-"))
-    share_across_processes(folder)
+    before = os.environ.get(_SHARED), values.ValueClass
+    os.environ[_SHARED] = str(folder)
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
     try:
         yield folder
     finally:
+        if before[0] is None:
+            os.environ.pop(_SHARED, None)
+        else:
+            os.environ[_SHARED] = before[0]
+        values.ValueClass = before[1]
         shutil.rmtree(folder, ignore_errors=True)
 
 
