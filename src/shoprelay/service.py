@@ -44,7 +44,8 @@ def shopify_metrics(settings: Settings) -> ShopifyMetrics:
 
 
 class Service:
-    """Everything `shoprelay serve` runs in one process."""
+    """What a process of `shoprelay serve` runs: the receiver, or delivery and the pollers;
+    the demo and the tests run all of them in one."""
 
     def __init__(
         self,
@@ -56,8 +57,8 @@ class Service:
     ) -> None:
         self.settings = settings
         self.store = store
-        # Under `--workers N` the receivers do not deliver: one process delivers and polls, so
-        # one limiter paces; `on_commit` then tells that process which lanes have new items.
+        # Under `serve` the receivers do not deliver: one process delivers and polls, so one
+        # limiter paces; `on_commit` then tells that process which lanes have new items.
         self.background = background
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.client = KlaviyoClient.from_settings(settings)

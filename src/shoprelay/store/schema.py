@@ -146,7 +146,7 @@ delivery_errors = Table(
 
 # Klaviyo's rate limits shared by every worker on one PostgreSQL database: `limit` send slots
 # per (account, endpoint, span); a send takes a free slot and frees it one window later, so no
-# window holds more sends than slots. SQLite runs one process, which paces in memory alone.
+# window holds more sends than slots. On SQLite one process delivers, pacing in memory alone.
 delivery_rate_slots = Table(
     "delivery_rate_slots",
     metadata,
