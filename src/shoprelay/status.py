@@ -24,10 +24,11 @@ async def collect(
         open_letters = await deadletters.count_open(conn)
         webhooks = await receipts.delivery_outcomes(conn)
         shipstation = await _shipstation(conn, shipstation_enabled)
+        warnings = await store.dialect.warnings(conn)
     return {
         "version": STATUS_VERSION,
         "generated_at": now,
-        "database": {"backend": store.backend},
+        "database": {"backend": store.backend, "warnings": warnings},
         "outbox": counts | {"oldest_pending_age_seconds": None if oldest is None else now - oldest},
         "delivery": {
             "paused": bool(active),

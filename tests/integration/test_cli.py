@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from sqlalchemy import text
 from tests.support.harness import free_port
 from typer.testing import CliRunner
 
@@ -86,6 +87,32 @@ def test_status_json_reports_counts_pauses_and_dead_letters(
     assert document["delivery"]["paused"] is True
     assert document["delivery"]["pauses"][0]["reason"] == "auth"
     assert document["webhooks"]["unprocessable"] == 1
+
+
+def test_status_warns_when_postgresql_will_not_vacuum_the_outbox(
+    cli: CliRunner, database_url: str
+) -> None:
+    """The warning follows the server's own setting; SQLite has nothing to warn about."""
+    asyncio.run(_seed(database_url))
+    document = json.loads(cli.invoke(app, ["status", "--json"]).output)
+    warnings = document["database"]["warnings"]
+    human = cli.invoke(app, ["status"]).output
+    if database_url.startswith("sqlite"):
+        assert warnings == []
+        assert "WARNING" not in human
+        return
+    autovacuum = asyncio.run(_setting(database_url, "autovacuum"))
+    assert bool(warnings) == (autovacuum == "off")
+    assert ("autovacuum is off" in human) == (autovacuum == "off")
+
+
+async def _setting(database_url: str, name: str) -> str:
+    store = await Store.open(database_url, migrate=False)
+    try:
+        async with store.read() as conn:
+            return str((await conn.execute(text(f"SHOW {name}"))).scalar())
+    finally:
+        await store.close()
 
 
 def test_human_status_says_paused_and_resume_lifts_it(cli: CliRunner, database_url: str) -> None:

@@ -39,6 +39,8 @@ def _print(document: dict[str, Any]) -> None:
     for outcome, n in document["webhooks"].items():
         table.add_row(f"webhooks {outcome}", str(n))
     console.print(table)
+    for warning in document["database"]["warnings"]:
+        console.print(f"[bold yellow]WARNING[/bold yellow] {warning}")
     delivery = document["delivery"]
     for pause in delivery["pauses"]:
         until = "until resumed" if pause["until"] is None else f"until {show_time(pause['until'])}"

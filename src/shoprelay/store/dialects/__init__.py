@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, Select, Table
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 class WriterLock(Protocol):
@@ -64,6 +65,10 @@ class Dialect(Protocol):
 
     def claimable(self, query: Select[Any]) -> Select[Any]:
         """Make a claim's row selection safe against other workers."""
+        ...
+
+    async def warnings(self, conn: AsyncConnection) -> list[str]:
+        """Database settings that will hurt shoprelay, each with what to do."""
         ...
 
 

@@ -5,8 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, Table, any_, bindparam, func, select, true
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    Table,
+    any_,
+    bindparam,
+    func,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 class PostgreSQLDialect:
@@ -55,6 +67,17 @@ class PostgreSQLDialect:
 
     def claimable(self, query: Select[Any]) -> Select[Any]:
         return query.with_for_update(skip_locked=True)
+
+    async def warnings(self, conn: AsyncConnection) -> list[str]:
+        # Every delivery outcome rewrites its outbox row; without vacuum the dead versions
+        # pile up in the indexes, which claims and lease checks then walk.
+        if (await conn.execute(text("SHOW autovacuum"))).scalar() == "on":
+            return []
+        return [
+            "PostgreSQL autovacuum is off: the outbox's indexes fill with dead rows and "
+            "delivery slows; turn it on (ALTER SYSTEM SET autovacuum = on; "
+            "SELECT pg_reload_conf()) or VACUUM the outbox regularly"
+        ]
 
 
 DIALECT = PostgreSQLDialect()

@@ -23,6 +23,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoprelay.errors import ConfigError
 
@@ -126,6 +127,9 @@ class SQLiteDialect:
     def claimable(self, query: Select[Any]) -> Select[Any]:
         # BEGIN IMMEDIATE already excludes every other writer.
         return query
+
+    async def warnings(self, conn: AsyncConnection) -> list[str]:
+        return []
 
 
 def _parameter_cap(conn: Connection) -> int:
