@@ -173,6 +173,19 @@ def test_serve_without_a_secret_stops_with_the_variable_named(
     assert "pk_secret_value_123" not in result.output
 
 
+def test_serve_refuses_an_in_memory_sqlite_database(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Receivers would acknowledge into a database the delivery process never sees."""
+    monkeypatch.setenv("SHOPIFY_WEBHOOK_SECRET", "whsec")
+    monkeypatch.setenv("KLAVIYO_PRIVATE_API_KEY", "pk_secret_value_123")
+    monkeypatch.setenv("DATABASE_URL", "sqlite+aiosqlite:///:memory:")
+    result = cli.invoke(app, ["serve", "--port", "0"])
+    assert result.exit_code == 1
+    assert "DATABASE_URL" in result.output
+    assert "in-memory" in result.output
+
+
 SIM_START_SECONDS = 20
 
 

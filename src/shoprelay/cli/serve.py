@@ -18,9 +18,10 @@ import uvicorn
 from shoprelay.cli.common import clear_errors, errors, run, settings, with_store
 from shoprelay.config import Settings
 from shoprelay.delivery.wakeups import WakeSender, listen
-from shoprelay.errors import ShoprelayError
+from shoprelay.errors import ConfigError, ShoprelayError
 from shoprelay.service import Service, require
 from shoprelay.store.database import Store
+from shoprelay.store.dialects.sqlite import in_memory
 from shoprelay.web.app import create_app
 
 
@@ -31,6 +32,12 @@ def serve(host: str, port: int, workers: int) -> None:
     # Refuse a bad configuration before taking the port, with the variable named.
     with clear_errors():
         require(config, "SHOPIFY_WEBHOOK_SECRET", "KLAVIYO_PRIVATE_API_KEY")
+        if config.DATABASE_URL.startswith("sqlite") and in_memory(config.DATABASE_URL):
+            # Receivers would acknowledge into a database the delivery process never sees.
+            raise ConfigError(
+                "DATABASE_URL: serve runs several processes, and an in-memory SQLite database "
+                "belongs to one; name a file (sqlite+aiosqlite:///shoprelay.db) or PostgreSQL"
+            )
     listener = _listen(host, port)
     # Migrate once, before the fork: processes migrating side by side would race for the schema.
     run(lambda: with_store(config, _schema_ready))

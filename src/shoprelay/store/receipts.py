@@ -28,14 +28,6 @@ class ResourceState:
     state: dict[str, Any]
 
 
-def _key(source: str, scope: str, kind: str) -> Any:
-    return (
-        (resource_state.c.source == source)
-        & (resource_state.c.scope == scope)
-        & (resource_state.c.kind == kind)
-    )
-
-
 async def get_states(
     conn: AsyncConnection, source: str, scope: str, kind: str, ids: Iterable[str]
 ) -> dict[str, ResourceState]:
@@ -43,7 +35,7 @@ async def get_states(
     wanted = list(ids)
     if not wanted:
         return {}
-    keys = {"source": source, "scope": scope, "kind": kind, "ids": wanted}
+    keys = state_keys(source, scope, kind, wanted)
     rows = (await conn.execute(states_query(dialects.of(conn)), keys)).all()
     return {
         row.resource_id: ResourceState(row.version, orjson.loads(row.state) if row.state else {})
@@ -55,7 +47,7 @@ _states_queries: dict[str, Any] = {}
 
 
 def states_query(dialect: Dialect) -> Any:
-    """Select the version and state of resources by key; bind source, scope, kind and ids.
+    """Select the version and state of resources by key; bind `state_keys(…)`.
 
     Built once per dialect. One kind per query: a row-value IN over (kind, resource_id)
     would let SQLite use only the key's prefix and read every resource of the shop.
@@ -63,6 +55,11 @@ def states_query(dialect: Dialect) -> Any:
     if (query := _states_queries.get(dialect.name)) is None:
         query = _states_queries[dialect.name] = _build_states_query(dialect)
     return query
+
+
+def state_keys(source: str, scope: str, kind: str, ids: list[str]) -> dict[str, Any]:
+    """The values `states_query` binds: one kind of resource of one scope, and their ids."""
+    return {"source": source, "scope": scope, "kind": kind, "ids": ids}
 
 
 def _build_states_query(dialect: Dialect) -> Any:

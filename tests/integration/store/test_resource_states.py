@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from shoprelay.store.database import Store
-from shoprelay.store.receipts import get_states, newer_state_upsert, states_query
+from shoprelay.store.receipts import get_states, newer_state_upsert, state_keys, states_query
 from shoprelay.store.schema import resource_state
 
 SHOP = "bench.myshopify.com"
@@ -46,7 +46,7 @@ async def test_states_are_looked_up_through_the_whole_key(store: Store) -> None:
     rows = [state_row("order", n) for n in range(2_000)]
     async with store.transaction() as conn:
         await conn.execute(newer_state_upsert(store), rows)
-    keys = {"source": "shopify", "scope": SHOP, "kind": "order", "ids": ["1", "1999"]}
+    keys = state_keys("shopify", SHOP, "order", ["1", "1999"])
     query = states_query(store.dialect)
     compiled = query.params(keys).compile(
         dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}

@@ -17,7 +17,7 @@ from shoprelay.sources.shopify.topics import SOURCE, Plan, ResourceRef
 from shoprelay.store.database import Store
 from shoprelay.store.dialects import Dialect
 from shoprelay.store.outbox import new_rows
-from shoprelay.store.receipts import newer_state_upsert, states_query
+from shoprelay.store.receipts import newer_state_upsert, state_keys, states_query
 from shoprelay.store.schema import dead_letters, outbox, webhook_receipts
 
 log = structlog.get_logger("shoprelay.shopify")
@@ -51,8 +51,7 @@ def _load_versions(
         ids_by_kind.setdefault(ref.kind, set()).add(ref.id)
     known = {}
     for kind, ids in ids_by_kind.items():
-        wanted = {"source": SOURCE, "scope": shop, "kind": kind, "ids": sorted(ids)}
-        for row in conn.execute(states_query(dialect), wanted):
+        for row in conn.execute(states_query(dialect), state_keys(SOURCE, shop, kind, sorted(ids))):
             known[(row.kind, row.resource_id)] = (
                 row.version,
                 orjson.loads(row.state) if row.state else {},

@@ -44,6 +44,12 @@ def require_supported(version: tuple[int, ...]) -> None:
         )
 
 
+def in_memory(url: str) -> bool:
+    """Whether a SQLite URL names a database in memory, which one process alone can see."""
+    database = make_url(url).database
+    return not database or database == ":memory:" or "mode=memory" in url
+
+
 class SQLiteDialect:
     name = "sqlite"
     single_writer = True
@@ -84,10 +90,9 @@ class SQLiteDialect:
         return engine
 
     def writer_lock(self, url: str) -> FileLock | None:
-        database = make_url(url).database
-        if not database or database == ":memory:" or database.startswith("file:"):
+        if in_memory(url) or str(make_url(url).database).startswith("file:"):
             return None
-        return FileLock(f"{database}-lock")
+        return FileLock(f"{make_url(url).database}-lock")
 
     def insert(self, table: Table) -> Any:
         return insert(table)
