@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from shoprelay.sources.shopify.topics import SOURCE, Plan, ResourceRef
 from shoprelay.store.database import Store
@@ -75,17 +75,17 @@ def _decide(delivery: Delivery, known: dict[tuple[str, str], tuple[str, dict[str
     return plan
 
 
-def _stored_receipts(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
+def _stored_receipts(
+    conn: Connection, query: Any, rows: Sequence[dict[str, Any]]
+) -> set[tuple[str, str]]:
     """Which of these deliveries already have a receipt: one lookup per shop."""
     ids_by_shop: dict[str, list[str]] = {}
     for row in rows:
         ids_by_shop.setdefault(row["shop"], []).append(row["webhook_id"])
     stored: set[tuple[str, str]] = set()
     for shop, ids in ids_by_shop.items():
-        query = select(webhook_receipts.c.webhook_id).where(
-            webhook_receipts.c.shop == shop, webhook_receipts.c.webhook_id.in_(ids)
-        )
-        stored.update((shop, webhook_id) for webhook_id in conn.execute(query).scalars())
+        found = conn.execute(query, {"shop": shop, "ids": ids}).scalars()
+        stored.update((shop, webhook_id) for webhook_id in found)
     return stored
 
 
@@ -116,6 +116,13 @@ class IngestWriter:
         self._receipts_insert = store.insert_ignore(webhook_receipts)
         self._receipts_returning = self._receipts_insert.returning(
             webhook_receipts.c.shop, webhook_receipts.c.webhook_id
+        )
+        self._receipts_lookup = store.dialect.each_by_key(
+            select(webhook_receipts.c.webhook_id).where(
+                webhook_receipts.c.shop == bindparam("shop")
+            ),
+            webhook_receipts.c.webhook_id,
+            "ids",
         )
         self._outbox_insert = store.insert_ignore(outbox)
         self._states_upsert = newer_state_upsert(store)
@@ -239,7 +246,7 @@ class IngestWriter:
             return {(row.shop, row.webhook_id) for row in inserted}
         # BEGIN IMMEDIATE made this the only writer: what is not stored yet is new. The lookup
         # usually finds nothing, one step, where RETURNING steps (and retakes the GIL) per row.
-        stored = _stored_receipts(conn, rows)
+        stored = _stored_receipts(conn, self._receipts_lookup, rows)
         self._store.dialect.insert_rows(conn, self._receipts_insert, rows)
         return {(row["shop"], row["webhook_id"]) for row in rows} - stored
 
