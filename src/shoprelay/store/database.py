@@ -15,7 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from shoprelay.store.dialects import Dialect, WriterLock, for_url
+from shoprelay.store.dialects import RELAXED_COMMIT, Dialect, WriterLock, for_url
 from shoprelay.store.dialects.sqlite import READ_ONLY
 from shoprelay.store.writeturns import WriteTurns
 
@@ -46,6 +46,10 @@ def _holding(lock: WriterLock | None) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def _commit_options(durable: bool) -> dict[str, Any]:
+    return {} if durable else {RELAXED_COMMIT: True}
 
 
 @dataclass(frozen=True)
@@ -98,19 +102,26 @@ class Store:
             self._other_processes.close()
 
     async def run_in_transaction(
-        self, work: Callable[[Connection], T], *, urgent: bool = False
+        self, work: Callable[[Connection], T], *, urgent: bool = False, durable: bool = True
     ) -> T:
         """Run synchronous Core work in one write transaction, as cheaply as the driver allows.
 
         `urgent`: someone waits on this commit (a webhook's 200); it goes before other writes.
+        `durable=False`: commit without waiting for the disk, for bookkeeping that a power
+        loss may undo harmlessly (see `RELAXED_COMMIT`).
         """
         if self._writer is None or self._writer_thread is None:
-            async with self.transaction(urgent=urgent) as conn:
+            async with self.transaction(urgent=urgent, durable=durable) as conn:
                 return await conn.run_sync(work)
         writer, other_processes = self._writer, self._other_processes
+        options = _commit_options(durable)
 
         def in_thread() -> T:
-            with _holding(other_processes), writer.begin() as conn:
+            with (
+                _holding(other_processes),
+                writer.connect() as conn,
+                conn.execution_options(**options).begin(),
+            ):
                 return work(conn)
 
         async with self._turn(urgent):
@@ -122,7 +133,7 @@ class Store:
             return contextlib.nullcontext()
         return self._write_turns.turn(urgent=urgent)
 
-    async def write(self, statement: Any) -> Written:
+    async def write(self, statement: Any, *, durable: bool = True) -> Written:
         """One statement in its own write transaction; on SQLite, one hop to the writer thread."""
 
         def run(conn: Connection) -> Written:
@@ -130,13 +141,17 @@ class Store:
             rows = result.all() if result.returns_rows else []
             return Written(result.rowcount, rows)
 
-        return await self.run_in_transaction(run)
+        return await self.run_in_transaction(run, durable=durable)
 
     @contextlib.asynccontextmanager
-    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
+    async def transaction(
+        self, *, urgent: bool = False, durable: bool = True
+    ) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed when the block ends, rolled back on error."""
-        async with self._turn(urgent), self._across_processes(), self.engine.begin() as conn:
-            yield conn
+        async with self._turn(urgent), self._across_processes(), self.engine.connect() as raw:
+            conn = await raw.execution_options(**_commit_options(durable))
+            async with conn.begin():
+                yield conn
 
     @contextlib.asynccontextmanager
     async def _across_processes(self) -> AsyncIterator[None]:

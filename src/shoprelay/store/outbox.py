@@ -29,6 +29,12 @@ TERMINAL_STATUSES = frozenset({Status.DELIVERED, Status.DEAD_LETTERED, Status.SU
 DEFAULT_ACCOUNT = "default"
 
 
+# Claims, leases and outcomes commit with durable=False: they need not wait for the disk. A
+# power loss can undo only the last of them, and what it undoes is redone: an item whose claim
+# or "delivered" mark is lost goes out again, and Klaviyo drops the copy by its unique_id.
+# Enqueues (a webhook's 200 waits on them) and dead letters (a person reads them) stay durable.
+
+
 @dataclass(frozen=True)
 class NewItem:
     """A Klaviyo request we owe: `body` is the resource's JSON:API attributes."""
@@ -166,7 +172,7 @@ async def claim(
 
     # The write transaction only marks the rows. Reading them there would step, and wait for
     # the GIL, once per row while holding SQLite's one write lock; a snapshot reads them after.
-    if not await store.run_in_transaction(lease_ready):
+    if not await store.run_in_transaction(lease_ready, durable=False):
         return []
     held = select(*_ITEM_COLUMNS).where(
         outbox.c.status == Status.IN_FLIGHT,
@@ -246,7 +252,7 @@ async def reclaim_expired(store: Store, now: float) -> int:
         .where(outbox.c.status == Status.IN_FLIGHT, outbox.c.lease_until < now)
         .values(status=Status.PENDING, lease_owner=None, lease_until=None, available_at=now)
     )
-    return (await store.write(statement)).rowcount
+    return (await store.write(statement, durable=False)).rowcount
 
 
 async def extend_lease(store: Store, items: Sequence[Item], until: float) -> int:
@@ -254,14 +260,15 @@ async def extend_lease(store: Store, items: Sequence[Item], until: float) -> int
     if not items:
         return 0
     statement = update(outbox).where(_held(store, items)).values(lease_until=until)
-    return (await store.write(statement)).rowcount
+    return (await store.write(statement, durable=False)).rowcount
 
 
 async def _settle(store: Store, items: Sequence[Item], **values: Any) -> None:
     """Record an outcome for items still held under their lease, and free the lease."""
     if items:
         statement = update(outbox).where(_held(store, items))
-        await store.write(statement.values(lease_owner=None, lease_until=None, **values))
+        settled = statement.values(lease_owner=None, lease_until=None, **values)
+        await store.write(settled, durable=False)
 
 
 async def mark_delivered(store: Store, items: Sequence[Item], now: float) -> None:

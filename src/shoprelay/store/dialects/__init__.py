@@ -9,6 +9,10 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, Select, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+# An execution option: commit without waiting for the disk. A crash of the process loses
+# nothing; a power loss may roll back the last such commits, never an earlier durable one.
+RELAXED_COMMIT = "shoprelay_relaxed_commit"
+
 
 class WriterLock(Protocol):
     def acquire(self) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Table,
     any_,
     bindparam,
+    event,
     func,
     select,
     text,
@@ -19,6 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shoprelay.store.dialects import RELAXED_COMMIT
 
 
 class PostgreSQLDialect:
@@ -32,7 +35,12 @@ class PostgreSQLDialect:
         return {"pool_size": 10, "max_overflow": 10}
 
     def configure(self, engine: Engine) -> None:
-        return None
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            # The WAL is flushed in commit order: a later synchronous commit also makes every
+            # earlier relaxed one durable, so a crash of the server drops only a tail of them.
+            if conn.get_execution_options().get(RELAXED_COMMIT):
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
     def writer_engine(self, url: str) -> Engine | None:
         # asyncpg does its I/O on the event loop; batched writes use run_sync instead.

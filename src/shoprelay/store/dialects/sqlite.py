@@ -26,8 +26,12 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoprelay.errors import ConfigError
+from shoprelay.store.dialects import RELAXED_COMMIT
 
 READ_ONLY = "shoprelay_read_only"
+# WAL commits: FULL syncs the log at each commit, NORMAL leaves it to the next sync.
+DURABLE, RELAXED = "FULL", "NORMAL"
+SYNCHRONOUS = "shoprelay_synchronous"  # what this connection is set to, in its pool record
 # RETURNING, which claims, dead letters and enqueues use, came in 3.35.
 OLDEST_SQLITE = (3, 35, 0)
 # Bound parameters per statement where the driver cannot tell: SQLite's default since 3.32.
@@ -61,21 +65,32 @@ class SQLiteDialect:
         require_supported(sqlite3.sqlite_version_info)
 
         @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        def _on_connect(dbapi_connection: Any, record: Any) -> None:
             # Take over BEGIN from pysqlite so that writes can lock up front.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA synchronous={DURABLE}")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+            record.info[SYNCHRONOUS] = DURABLE
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
+            options = conn.get_execution_options()
+            if options.get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN DEFERRED")
+                return
+            # WAL is one log in commit order: the next durable commit's sync also covers every
+            # relaxed commit before it, so a power loss can only drop a tail of relaxed ones.
+            wanted = RELAXED if options.get(RELAXED_COMMIT) else DURABLE
+            info = conn.connection.info
+            if info.get(SYNCHRONOUS) != wanted:
+                conn.exec_driver_sql(f"PRAGMA synchronous={wanted}")
+                info[SYNCHRONOUS] = wanted
             # IMMEDIATE: a writer that only locks at its first write can deadlock another.
-            mode = "DEFERRED" if conn.get_execution_options().get(READ_ONLY) else "IMMEDIATE"
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     def writer_engine(self, url: str) -> Engine:
         """A synchronous engine for batched writes: a whole transaction in one thread hop,
