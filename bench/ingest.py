@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -45,6 +46,7 @@ async def measure(
         result = await closed_loop(server.port, measured, size.concurrency)
     server_cpu, client_cpu = server.cpu_seconds() - server_cpu, time.process_time() - client_cpu
     sim_cpu = sim.cpu_seconds() - sim_cpu if sim else 0.0
+    cpu_per_webhook = (server_cpu + client_cpu + sim_cpu) / len(measured)
     return {
         "webhooks": len(measured),
         "concurrency": size.concurrency,
@@ -54,6 +56,8 @@ async def measure(
         "server_cpu_pct": round(100 * server_cpu / result.elapsed),
         "client_cpu_pct": round(100 * client_cpu / result.elapsed),
         "sim_cpu_pct": round(100 * sim_cpu / result.elapsed),
+        "cpu_us_per_webhook": round(1e6 * cpu_per_webhook),
+        "cpu_cap_per_s": round((os.cpu_count() or 1) / cpu_per_webhook),
         "peak_rss_mib": round(server.peak_rss_mib(), 1),
     }
 
@@ -108,6 +112,8 @@ async def run(backends: Sequence[str], size: IngestSize, work: Path) -> list[Row
         f"target: >= {TARGET_PER_SECOND:,} signed order webhooks/s, p99 < {TARGET_P99_MS:.0f} ms",
         "vs_bare: acknowledged/s relative to the bare endpoint, same run, same load",
         "cpu_pct: 100 = one core; client, server and Klaviyo simulator share the machine's cores",
+        "cpu_us_per_webhook: CPU of all three per acknowledged webhook (PostgreSQL's own not "
+        "counted); cpu_cap_per_s: the rate at which that would fill every core",
         "shoprelay runs its dispatcher meanwhile, delivering to the simulator (also on this host)",
         "delivery paused: the simulator refuses the key, so only webhooks use the machine",
         "workers: `serve --workers N` receivers share the socket; with N >= 2 one more delivers",

@@ -118,10 +118,12 @@ async def claims(store: Store, size: PathsSize) -> tuple[Row, Row]:
     held: list[float] = []
     run_in_transaction = store.run_in_transaction
 
-    async def measured(work: Callable[[Connection], Any], *, urgent: bool = False) -> Any:
+    async def measured(
+        work: Callable[[Connection], Any], *, urgent: bool = False, durable: bool = True
+    ) -> Any:
         started = time.perf_counter()
         try:
-            return await run_in_transaction(work, urgent=urgent)
+            return await run_in_transaction(work, urgent=urgent, durable=durable)
         finally:
             held.append(time.perf_counter() - started)
 
