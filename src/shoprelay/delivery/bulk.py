@@ -12,7 +12,7 @@ from shoprelay.delivery.outcome import DeadLetter, Delivered, DuplicateProfile, 
 from shoprelay.delivery.ratelimit import Pacer
 from shoprelay.delivery.record import Recorder
 from shoprelay.delivery.requests import BulkPlan, BulkRequest, plan_bulk_events, plan_bulk_profiles
-from shoprelay.delivery.sender import Sender
+from shoprelay.delivery.sender import BULK_ENDPOINT, Sender
 from shoprelay.store import outbox
 from shoprelay.store.outbox import Failure, Item
 
@@ -74,7 +74,7 @@ class BulkDelivery:
         self, request: BulkRequest, items: list[Item], deadline: float
     ) -> None:
         sent = await self.sender.send(
-            "bulk_create_events",
+            BULK_ENDPOINT["event"],
             items,
             lambda: self.client.bulk_create_events(request.body),
             deadline,
@@ -84,13 +84,13 @@ class BulkDelivery:
         if isinstance(sent.outcome, DeadLetter) and len(items) > 1:
             await self._isolate(request, items, sent.outcome, deadline, self.send_events)
         else:
-            await self.recorder.apply("bulk_create_events", items, sent.outcome)
+            await self.recorder.apply(BULK_ENDPOINT["event"], items, sent.outcome)
 
     async def _send_profiles_request(
         self, request: BulkRequest, items: list[Item], deadline: float
     ) -> None:
         sent = await self.sender.send(
-            "bulk_import_profiles",
+            BULK_ENDPOINT["profile"],
             items,
             lambda: self.client.bulk_import_profiles(request.body),
             deadline,
@@ -102,7 +102,7 @@ class BulkDelivery:
         elif isinstance(sent.outcome, Delivered) and isinstance(sent.reply, KlaviyoResponse):
             await self._finish_job(job_id_of(sent.reply.body), request, items, deadline)
         else:
-            await self.recorder.apply("bulk_import_profiles", items, sent.outcome)
+            await self.recorder.apply(BULK_ENDPOINT["profile"], items, sent.outcome)
 
     async def _isolate(
         self,
@@ -216,7 +216,7 @@ class BulkDelivery:
             # Some profile failed and we cannot tell which: an upsert may safely repeat.
             await self.recorder.release(imported)
         elif imported:
-            await self.recorder.apply("bulk_import_profiles", imported, Delivered(202))
+            await self.recorder.apply(BULK_ENDPOINT["profile"], imported, Delivered(202))
         conflicts = [i for i in items if failed.get(i.id, {}).get("code") == "duplicate_profile"]
         if conflicts:
             await self.recorder.resolve_duplicates(conflicts, DuplicateProfile(None))

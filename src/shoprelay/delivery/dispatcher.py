@@ -16,10 +16,16 @@ from shoprelay.delivery.klaviyo import KlaviyoClient
 from shoprelay.delivery.lane import Lane, LaneSettings
 from shoprelay.delivery.outcome import PauseAccount, RetryLater
 from shoprelay.delivery.pauseboard import PauseBoard
-from shoprelay.delivery.ratelimit import SPEC_LIMITS, EndpointLimit, Pacer, RateLimiter
+from shoprelay.delivery.ratelimit import (
+    SPEC_LIMITS,
+    EndpointLimit,
+    Pacer,
+    RateLimiter,
+    steady_spacing,
+)
 from shoprelay.delivery.record import Recorder, RetryPolicy
 from shoprelay.delivery.report import report_pause
-from shoprelay.delivery.sender import SEND_WITHIN_LEASE, SINGLE_ENDPOINT, Sender
+from shoprelay.delivery.sender import BULK_ENDPOINT, SEND_WITHIN_LEASE, SINGLE_ENDPOINT, Sender
 from shoprelay.delivery.sharedpace import shared_budget
 from shoprelay.store import outbox, pauses
 from shoprelay.store.database import Store
@@ -75,9 +81,10 @@ class DeliveryConfig:
             self.backoff_cap_seconds,
         )
 
-    def lane_settings(self, owner: str) -> LaneSettings:
+    def lane_settings(self, owner: str, kind: str) -> LaneSettings:
         return LaneSettings(
             owner=owner,
+            bulk_spacing_seconds=steady_spacing(self.limits[BULK_ENDPOINT[kind]]),
             lease_seconds=self.lease_seconds,
             poll_seconds=self.poll_seconds,
             bulk=self.bulk,
@@ -163,7 +170,7 @@ class Dispatcher:
                 account,
                 kind,
                 self.store,
-                self.config.lane_settings(self.owner),
+                self.config.lane_settings(self.owner, kind),
                 self.parts,
                 self.clock,
             )

@@ -46,6 +46,11 @@ def padded(seconds: float) -> float:
     return max(seconds * (1 + SAFETY_FRACTION), seconds + SAFETY_SECONDS)
 
 
+def steady_spacing(limit: EndpointLimit) -> float:
+    """The mean time between requests that the steady window allows without ever filling."""
+    return padded(limit.steady_seconds) / limit.steady
+
+
 class SlidingWindow:
     """At most `limit` requests in any interval of `seconds`, wherever Klaviyo saw them.
 

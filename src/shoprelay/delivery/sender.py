@@ -17,6 +17,7 @@ from shoprelay.delivery.requests import event_request, profile_request
 from shoprelay.store.outbox import Item
 
 SINGLE_ENDPOINT = {"event": "create_event", "profile": "create_or_update_profile"}
+BULK_ENDPOINT = {"event": "bulk_create_events", "profile": "bulk_import_profiles"}
 # Stop sending a lease's items well before it ends, so no other worker takes them too.
 SEND_WITHIN_LEASE = 0.8
 

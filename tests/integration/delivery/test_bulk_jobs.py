@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
+import time
 
 from sqlalchemy import select
 from tests.integration.delivery.harness import (
@@ -16,7 +18,7 @@ from tests.integration.delivery.harness import (
 )
 from tests.support.harness import eventually
 
-from shoprelay.delivery.ratelimit import EndpointLimit
+from shoprelay.delivery.ratelimit import EndpointLimit, steady_spacing
 from shoprelay.sim.klaviyo import KlaviyoSimConfig
 from shoprelay.store.database import Store
 from shoprelay.store.schema import dead_letters, outbox
@@ -89,6 +91,33 @@ async def test_a_stream_that_outruns_single_requests_goes_out_in_bulk(store: Sto
     # Claimed as they came, all 80 would have gone singly, two at a time.
     assert requests["bulk_create_events"]["202"] >= 1
     assert requests["create_event"]["202"] < 40
+
+
+async def test_a_stream_of_bulk_batches_is_paced_to_the_steady_window(store: Store) -> None:
+    """Small batches sent as commits arrive would spend the steady window's requests in its
+    first second and then wait out the rest of it; paced, the stream never waits."""
+    limit = EndpointLimit(burst=10, steady=10, steady_seconds=10.0)
+    config = dataclasses.replace(
+        FAST,
+        bulk_batch_size=500,
+        bulk_threshold=5,
+        limits=dict(FAST.limits) | {"bulk_create_events": limit},
+    )
+    async with running(store, config=config) as harness:
+        started = time.monotonic()
+        for commit in range(100):
+            await enqueue(store, [event_item(10 * commit + n) for n in range(10)])
+            harness.dispatcher.wake()
+            await asyncio.sleep(0.02)
+        streamed = time.monotonic() - started
+        # Unpaced, the eleventh request would wait for the first to leave the 10 s window.
+        counts = await harness.settled(within=5.0)
+    assert counts["delivered"] == 1000
+    assert sorted(recorded_keys(harness.sim)) == sorted(
+        ("Placed Order", f"order:{n}") for n in range(1000)
+    )
+    requests = harness.sim.stats()["requests"]["bulk_create_events"]["202"]
+    assert requests <= math.ceil(streamed / steady_spacing(limit)) + 2
 
 
 async def test_a_backlog_goes_in_bulk_while_single_requests_wait_out_their_limit(
