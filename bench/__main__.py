@@ -31,7 +31,7 @@ def parse() -> argparse.Namespace:
         "--workers", type=int, nargs="+", default=[1, 2], help="ingest: serve --workers N each"
     )
     parser.add_argument("--rate", type=float, default=10.0, help="endtoend: webhooks/s")
-    parser.add_argument("--seconds", type=float, default=15.0, help="endtoend: how long")
+    parser.add_argument("--seconds", type=float, default=12.0, help="endtoend: how long")
     parser.add_argument("--events", type=int, default=220_000, help="drain: backlog events")
     parser.add_argument("--profiles", type=int, default=40_000, help="drain: backlog profiles")
     parser.add_argument("--window", type=float, default=60.0, help="drain: measured seconds")

@@ -7,13 +7,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from itertools import cycle, islice
+from typing import Any
 
 from bench.webhooks import SHOP
 from shoprelay.mapping.shopify_fields import ShopifyMetrics
 from shoprelay.sim.shopify import generate_stream
 from shoprelay.sources.shopify.topics import plan
 from shoprelay.store.database import Store
-from shoprelay.store.outbox import NewItem, enqueue
+from shoprelay.store.outbox import NewItem, new_rows
+from shoprelay.store.schema import outbox
 
 TEMPLATE_ORDERS = 300
 BATCH = 5_000
@@ -71,8 +73,21 @@ async def fill(url: str, events: int, profiles: int) -> float:
     try:
         stream = items(events, profiles)
         while batch := list(islice(stream, BATCH)):
-            async with store.transaction() as conn:
-                await enqueue(store, conn, batch, time.time())
+            await _insert(store, new_rows(batch, time.time()))
     finally:
         await store.close()
     return time.perf_counter() - started
+
+
+async def _insert(store: Store, rows: list[dict[str, Any]]) -> None:
+    """Rows into a fresh outbox by the fastest way each database has: every key is new."""
+    if store.backend != "postgresql":
+        insert = store.insert_ignore(outbox)
+        await store.run_in_transaction(lambda conn: store.dialect.insert_rows(conn, insert, rows))
+        return
+    columns = list(rows[0])
+    async with store.transaction() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None  # a pooled connection in use is open
+        records = [tuple(row[column] for column in columns) for row in rows]
+        await driver.copy_records_to_table(outbox.name, columns=columns, records=records)

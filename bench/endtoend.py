@@ -27,7 +27,7 @@ class EndToEndSize:
     """Webhooks per second and for how long; ~3.5 events per order, single limit 58/s."""
 
     rate: float = 10.0
-    seconds: float = 15.0
+    seconds: float = 12.0
     # Unmeasured first: a fresh process's first requests compile statements and open
     # connections, which would otherwise be the p99 of a short run.
     warmup_seconds: float = 2.0
