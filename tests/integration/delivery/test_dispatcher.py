@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from tests.integration.delivery.harness import (
     FAST,
     enqueue,
@@ -159,3 +159,17 @@ async def test_scaled_limits_cause_no_429(store: Store, bulk: bool) -> None:
     peak = stats["max_in_window"][endpoint]
     assert peak["burst"] == (2 if bulk else 20)
     assert len(recorded_keys(harness.sim)) == (40 if bulk else 60)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_single_requests_in_flight_reuse_pooled_connections(store: Store) -> None:
+    """32 requests in flight each record their outcome. In a pool too small for them, every
+    overflow connection is closed at check-in and opened again for a later record."""
+    opened: list[object] = []
+    event.listen(store.engine.sync_engine, "connect", lambda *_: opened.append(1))
+    await enqueue(store, [event_item(n) for n in range(400)])
+    config = dataclasses.replace(FAST, bulk=False)
+    async with running(store, config=config) as harness:
+        counts = await harness.settled()
+    assert counts["delivered"] == 400
+    assert len(opened) <= store.dialect.engine_options()["pool_size"]
