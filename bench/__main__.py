@@ -24,15 +24,15 @@ def parse() -> argparse.Namespace:
         "scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)"
     )
     parser.add_argument("--backend", choices=[*databases.BACKENDS, "both"], default="both")
-    parser.add_argument("-n", "--webhooks", type=int, default=6_000, help="ingest: measured")
+    parser.add_argument("-n", "--webhooks", type=int, default=5_000, help="ingest: measured")
     parser.add_argument("-c", "--concurrency", type=int, default=64, help="ingest: connections")
-    parser.add_argument("--warmup", type=int, default=1_000, help="ingest: unmeasured first")
+    parser.add_argument("--warmup", type=int, default=500, help="ingest: unmeasured first")
     parser.add_argument(
         "--workers", type=int, nargs="+", default=[1, 2], help="ingest: serve --workers N each"
     )
     parser.add_argument("--rate", type=float, default=10.0, help="endtoend: webhooks/s")
     parser.add_argument("--seconds", type=float, default=12.0, help="endtoend: how long")
-    parser.add_argument("--events", type=int, default=220_000, help="drain: backlog events")
+    parser.add_argument("--events", type=int, default=200_000, help="drain: backlog events")
     parser.add_argument("--profiles", type=int, default=40_000, help="drain: backlog profiles")
     parser.add_argument("--window", type=float, default=60.0, help="drain: measured seconds")
     parser.add_argument("--backlog", type=int, default=1_000_000, help="memory: large backlog")

@@ -25,9 +25,9 @@ LOAD_TIMEOUT_SECONDS = 300.0
 class IngestSize:
     """How much load: measured webhooks, connections, and unmeasured warm-up webhooks."""
 
-    webhooks: int = 6_000
+    webhooks: int = 5_000
     concurrency: int = 64
-    warmup: int = 1_000
+    warmup: int = 500
     workers: tuple[int, ...] = (1, 2)
     # Worker counts also run with delivery paused: the ingest path alone, without the
     # delivery and the simulator that share this machine's cores in the other rows.
