@@ -149,14 +149,17 @@ async def claim(
     """
     lease = f"{owner}/{uuid.uuid4().hex[:12]}"
     until = now + lease_seconds
-    ready = ready_query(account=account, kind=kind, now=now, limit=limit)
     leased = update(outbox).values(status=Status.IN_FLIGHT, lease_owner=lease, lease_until=until)
 
-    def lease_ready(conn: Connection) -> int:
-        if at_least > 1:
-            found = conn.execute(select(func.count()).select_from(ready.subquery())).scalar()
-            if (found or 0) < at_least:
-                return 0
+    def enough_ready(conn: Connection) -> bool:
+        enough = ready_query(account=account, kind=kind, now=now, limit=at_least)
+        return (
+            conn.execute(select(func.count()).select_from(enough.subquery())).scalar() or 0
+        ) >= at_least
+
+    def lease_ready(conn: Connection, ready: Select[Any], first: bool) -> int:
+        if first and at_least > 1 and not enough_ready(conn):
+            return 0
         if kind not in ORDERED_KINDS:
             claimable = store.dialect.claimable(ready)
             return conn.execute(leased.where(outbox.c.id.in_(claimable))).rowcount
@@ -170,9 +173,20 @@ async def claim(
                 return conn.execute(leased.where(store.dialect.one_of(outbox.c.id, ids))).rowcount
             # Each round supersedes at least one item, so this ends.
 
-    # The write transaction only marks the rows. Reading them there would step, and wait for
+    # The write transactions only mark the rows. Reading them there would step, and wait for
     # the GIL, once per row while holding SQLite's one write lock; a snapshot reads them after.
-    if not await store.run_in_transaction(lease_ready, durable=False):
+    # Ordered kinds lease in one transaction: their supersede check looks at the whole claim.
+    step = limit if kind in ORDERED_KINDS else _step(store, limit)
+    leased_rows = 0
+    while leased_rows < limit:
+        want = min(step, limit - leased_rows)
+        ready = ready_query(account=account, kind=kind, now=now, limit=want)
+        work = functools.partial(lease_ready, ready=ready, first=not leased_rows)
+        got = await store.run_in_transaction(work, durable=False)
+        leased_rows += got
+        if got < want:
+            break
+    if not leased_rows:
         return []
     held = select(*_ITEM_COLUMNS).where(
         outbox.c.status == Status.IN_FLIGHT,
@@ -255,20 +269,28 @@ async def reclaim_expired(store: Store, now: float) -> int:
     return (await store.write(statement, durable=False)).rowcount
 
 
+def _step(store: Store, rows: int) -> int:
+    return min(rows, store.dialect.rows_per_write or rows) or 1
+
+
+async def _update_held(store: Store, items: Sequence[Item], **values: Any) -> int:
+    """Update the items still held under their lease, a dialect's step of rows per
+    transaction; how many were still held."""
+    step, changed = _step(store, len(items)), 0
+    for start in range(0, len(items), step):
+        statement = update(outbox).where(_held(store, items[start : start + step]))
+        changed += (await store.write(statement.values(**values), durable=False)).rowcount
+    return changed
+
+
 async def extend_lease(store: Store, items: Sequence[Item], until: float) -> int:
     """Keep items leased until `until` (e.g. while Klaviyo runs their job); how many still held."""
-    if not items:
-        return 0
-    statement = update(outbox).where(_held(store, items)).values(lease_until=until)
-    return (await store.write(statement, durable=False)).rowcount
+    return await _update_held(store, items, lease_until=until)
 
 
 async def _settle(store: Store, items: Sequence[Item], **values: Any) -> None:
     """Record an outcome for items still held under their lease, and free the lease."""
-    if items:
-        statement = update(outbox).where(_held(store, items))
-        settled = statement.values(lease_owner=None, lease_until=None, **values)
-        await store.write(settled, durable=False)
+    await _update_held(store, items, lease_owner=None, lease_until=None, **values)
 
 
 async def mark_delivered(store: Store, items: Sequence[Item], now: float) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,10 +144,13 @@ async def test_two_claims_by_one_owner_hold_different_leases(store: Store) -> No
     assert a[0].lease != b[0].lease
 
 
-async def test_a_claim_reads_its_rows_after_its_write_transaction(store: Store) -> None:
-    """Reading 500 bodies inside the write transaction would hold SQLite's write lock for a
-    step, and a wait for the GIL, per row; the transaction only marks them."""
-    await _enqueue(store, _items(600))
+def _outbox_updates(statements: list[str]) -> list[str]:
+    return [sql for sql in statements if sql.startswith("UPDATE outbox")]
+
+
+@contextlib.contextmanager
+def _statements() -> Iterator[list[str]]:
+    """The SQL every engine runs inside the block."""
     statements: list[str] = []
 
     def record(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
@@ -153,11 +158,25 @@ async def test_a_claim_reads_its_rows_after_its_write_transaction(store: Store) 
 
     event.listen(Engine, "before_cursor_execute", record)
     try:
+        yield statements
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+
+def _transactions_for(store: Store, rows: int) -> int:
+    """How many write transactions the dialect takes to lease or settle `rows`."""
+    step = store.dialect.rows_per_write or rows
+    return -(-rows // step)
+
+
+async def test_a_claim_reads_its_rows_after_its_write_transaction(store: Store) -> None:
+    """Reading 500 bodies inside the write transaction would hold SQLite's write lock for a
+    step, and a wait for the GIL, per row; the transactions only mark them."""
+    await _enqueue(store, _items(600))
+    with _statements() as statements:
         claimed = await outbox.claim(
             store, account="default", kind="event", limit=500, owner="w", now=100, lease_seconds=30
         )
-    finally:
-        event.remove(Engine, "before_cursor_execute", record)
     rest = await outbox.claim(
         store, account="default", kind="event", limit=500, owner="w", now=100, lease_seconds=30
     )
@@ -165,10 +184,48 @@ async def test_a_claim_reads_its_rows_after_its_write_transaction(store: Store) 
     assert max(item.id for item in claimed) < min(item.id for item in rest)  # oldest first
     assert {item.body["n"] for item in claimed + rest} == set(range(600))
     assert len({item.lease for item in claimed}) == 1
-    writes = [sql for sql in statements if sql.startswith("UPDATE outbox")]
-    assert len(writes) == 1
-    assert "RETURNING" not in writes[0]
+    writes = _outbox_updates(statements)
+    assert len(writes) == _transactions_for(store, 500)
+    assert not any("RETURNING" in sql for sql in writes)
     assert (await _counts(store))["in_flight"] == 600
+
+
+async def test_sqlite_leases_and_settles_a_large_batch_in_steps(store: Store) -> None:
+    """On SQLite every transaction holds the one write lock that webhook commits wait for:
+    a 1,000-row claim or record goes in steps of `rows_per_write`, and the steps add up to
+    exactly the batch, each row once. PostgreSQL, with row locks, takes one transaction."""
+    await _enqueue(store, _items(1_050))
+    with _statements() as statements:
+        claimed = await outbox.claim(
+            store, account="default", kind="event", limit=1_000, owner="w", now=100,
+            lease_seconds=30,
+        )  # fmt: skip
+    assert len({item.id for item in claimed}) == 1_000
+    assert len({item.lease for item in claimed}) == 1
+    steps = _transactions_for(store, 1_000)
+    assert len(_outbox_updates(statements)) == steps
+    assert steps == (10 if store.backend == "sqlite" else 1)
+
+    with _statements() as statements:
+        await outbox.mark_delivered(store, claimed, now=101)
+    assert len(_outbox_updates(statements)) == steps
+    counts = await _counts(store)
+    assert (counts["delivered"], counts["pending"], counts["in_flight"]) == (1_000, 50, 0)
+
+
+async def test_a_claim_in_steps_counts_at_least_over_the_whole_claim(store: Store) -> None:
+    """`at_least` above one step's rows still holds: a full batch, or nothing."""
+    await _enqueue(store, _items(250))
+
+    async def claim(at_least: int) -> list[Item]:
+        return await outbox.claim(
+            store, account="default", kind="event", limit=1_000, owner="w", now=100,
+            lease_seconds=5, at_least=at_least,
+        )  # fmt: skip
+
+    assert await claim(at_least=251) == []
+    assert (await _counts(store))["in_flight"] == 0
+    assert len(await claim(at_least=250)) == 250
 
 
 async def test_a_claim_waits_for_at_least_as_many_as_asked(store: Store) -> None:

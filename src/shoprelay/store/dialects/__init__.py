@@ -30,6 +30,9 @@ class Dialect(Protocol):
     name: str
     # SQLite has one writer: serialising writers in-process beats spinning on SQLITE_BUSY.
     single_writer: bool
+    # Most rows delivery leases or settles in one transaction (None: no cap). On SQLite a
+    # transaction holds the one write lock, and every webhook's commit waits behind it.
+    rows_per_write: int | None
 
     def engine_options(self) -> dict[str, Any]: ...
 

@@ -27,6 +27,7 @@ from shoprelay.store.dialects import RELAXED_COMMIT
 class PostgreSQLDialect:
     name = "postgresql"
     single_writer = False
+    rows_per_write: int | None = None  # row locks: a large transaction blocks no other writer
 
     def engine_options(self) -> dict[str, Any]:
         # No pre-ping: it costs a round trip per transaction. After a restart of PostgreSQL the
