@@ -135,7 +135,17 @@ class KlaviyoEvent:
         return attributes
 
 
+# The unique_id's share of an event's outbox key; with the digest it stays under the column's 200.
+KEY_PREFIX_CHARS = 150
+
+
 def dedup_key(unique: str, metric: str) -> str:
-    """The outbox key of an event: Klaviyo dedups per (profile, metric, unique_id)."""
+    """The outbox key of an event: Klaviyo dedups per (profile, metric, unique_id).
+
+    The digest makes the key unique per (metric, unique_id). The unique_id leads because
+    sources' ids grow with time: a new key then lands on the last pages of the unique index,
+    not on a random one. Led by the digest alone, a group commit's outbox insert took twice
+    as long (migration 0006 has the figures).
+    """
     digest = hashlib.sha256(f"{metric}\x00{unique}".encode()).hexdigest()[:32]
-    return f"event:{digest}"
+    return f"event:{unique[:KEY_PREFIX_CHARS]}#{digest}"

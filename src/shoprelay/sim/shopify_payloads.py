@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
@@ -65,9 +66,17 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(SHOP_ZONE).isoformat(timespec="seconds")
 
 
+# The last id each generator handed out, so that its ids grow as Shopify's do.
+_last_ids: weakref.WeakKeyDictionary[random.Random, int] = weakref.WeakKeyDictionary()
+
+
 def new_id(rng: random.Random) -> int:
-    """A 13-digit resource id, the size real Shopify ids have today."""
-    return rng.randrange(10**12, 10**13)
+    """A 13-digit resource id, the size real Shopify ids have today. Shopify's ids grow with
+    time, and so do those of one generator: each is larger than the one before."""
+    last = _last_ids.get(rng)
+    drawn = rng.randrange(10**12, 2 * 10**12) if last is None else last + rng.randrange(1, 10**5)
+    _last_ids[rng] = drawn
+    return drawn
 
 
 def money(amount: Decimal) -> str:
