@@ -118,7 +118,8 @@ class Dispatcher:
         self.clock = clock
         self.board = PauseBoard()
         self.limiter = RateLimiter(config.limits)
-        pacer = Pacer(self.limiter, clock, shared_budget(store, config.limits))
+        self.shared = shared_budget(store, config.limits)
+        pacer = Pacer(self.limiter, clock, self.shared)
         rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.recorder = Recorder(store, config.retry_policy(), self.board, self.limiter, clock, rng)
         self.sender = Sender(client, pacer, self.board, self.recorder, clock)
@@ -173,6 +174,7 @@ class Dispatcher:
                 self.config.lane_settings(self.owner, kind),
                 self.parts,
                 self.clock,
+                self.shared,
             )
             self.lanes[(account, kind)] = lane
             started.append(asyncio.create_task(lane.run(stop)))

@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
 from shoprelay.delivery.bulk import BulkDelivery
 from shoprelay.delivery.pauseboard import PauseBoard
 from shoprelay.delivery.record import Recorder
-from shoprelay.delivery.sender import SEND_WITHIN_LEASE, SINGLE_ENDPOINT, Sender
+from shoprelay.delivery.sender import BULK_ENDPOINT, SEND_WITHIN_LEASE, SINGLE_ENDPOINT, Sender
 from shoprelay.store import outbox
 from shoprelay.store.database import Store
 from shoprelay.store.outbox import Item
@@ -37,6 +38,14 @@ class LaneSettings:
     stop_grace_seconds: float
 
 
+class BatchTurns(Protocol):
+    """Turns to send a bulk batch that is not full, shared by every process of an account."""
+
+    async def take_turn(self, account: str, endpoint: str, seconds: float, now: float) -> float:
+        """0 when this process may send one now and no other for `seconds`; else the wait."""
+        ...
+
+
 class Lane:
     """Claims the lane's ready items and hands them to single or bulk delivery."""
 
@@ -48,6 +57,7 @@ class Lane:
         settings: LaneSettings,
         parts: tuple[Sender, BulkDelivery, Recorder, PauseBoard],
         clock: Callable[[], float],
+        turns: BatchTurns | None = None,
     ) -> None:
         self.account = account
         self.kind = kind
@@ -62,6 +72,7 @@ class Lane:
         self.single_done = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
         self.partial_batch_after = 0.0  # before this, only a full bulk batch is claimed
+        self.turns = turns
 
     @property
     def max_claimed(self) -> int:
@@ -85,6 +96,9 @@ class Lane:
                     # Keep the lane alive through a database hiccup; claim again after a poll.
                     log.exception("delivery.claim_failed", account=self.account, kind=self.kind)
                     items = []
+                if items and (wait := await self._turn_for(items)) > 0:
+                    await self._give_back(items, wait)
+                    continue
                 if not items and (spacing := self.partial_batch_after - self.clock()) > 0:
                     await self._fill(spacing, stop)
                     continue
@@ -125,6 +139,33 @@ class Lane:
         if self.settings.bulk and self.clock() < self.partial_batch_after:
             return self.settings.bulk_batch_size
         return self.settings.bulk_threshold + 1 if self._singles_busy() else 1
+
+    async def _turn_for(self, items: Sequence[Item]) -> float:
+        """0, or how long until `items` may go as a bulk batch that is not full.
+
+        Each process sends such a batch at most once per steady spacing; several processes
+        delivering for one account would together send one each, and spend the steady window
+        early. On PostgreSQL they take turns instead.
+        """
+        settings = self.settings
+        partial = settings.bulk_threshold < len(items) < settings.bulk_batch_size
+        if self.turns is None or not settings.bulk or not partial:
+            return 0.0
+        endpoint, now = BULK_ENDPOINT[self.kind], self.clock()
+        try:
+            return await self.turns.take_turn(
+                self.account, endpoint, settings.bulk_spacing_seconds, now
+            )
+        except Exception:
+            # Send anyway: the shared send slots still keep every process within the limits.
+            log.exception("delivery.turn_failed", account=self.account, kind=self.kind)
+            return 0.0
+
+    async def _give_back(self, items: Sequence[Item], wait: float) -> None:
+        """Another process has the turn: return the items and gather until ours."""
+        now = self.clock()
+        self.partial_batch_after = now + wait
+        await outbox.release(self.store, items, available_at=now)
 
     def _dispatch(self, items: list[Item]) -> None:
         now = self.clock()

@@ -44,6 +44,10 @@ class SharedBudget:
             self.provisioned.add((account, endpoint))
         return await rateslots.take(self.store, account, endpoint, limits, now)
 
+    async def take_turn(self, account: str, endpoint: str, seconds: float, now: float) -> float:
+        """0 when this process may send a partial bulk batch now; else seconds to wait."""
+        return await rateslots.take_turn(self.store, account, endpoint, seconds, now)
+
 
 def shared_budget(store: Store, limits: dict[str, EndpointLimit]) -> SharedBudget | None:
     """A budget across processes on PostgreSQL; None on SQLite, where one process delivers."""

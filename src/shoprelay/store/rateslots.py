@@ -3,7 +3,8 @@
 Each (account, endpoint, span) has `limit` slots. A send takes one free slot of each span and
 marks it busy for one window, so any window holds at most `limit` sends, whichever process sent
 them. Taking both slots is one statement: FOR UPDATE SKIP LOCKED keeps concurrent takers off
-each other's slots, and nothing changes unless both spans had one free.
+each other's slots, and nothing changes unless both spans had one free. A `turn` row per
+(account, endpoint) passes the turn to send a bulk batch that is not full (delivery/lane.py).
 PostgreSQL only: SQLite runs a single process by design, and paces in memory alone.
 """
 
@@ -20,7 +21,7 @@ from shoprelay.store.database import Store
 
 SPANS = ("burst", "steady")
 MIN_WAIT_SECONDS = 0.01
-FLOAT_PARAMS = ("now", "burst_free_at", "steady_free_at")
+FLOAT_PARAMS = ("now", "free_at", "burst_free_at", "steady_free_at")
 INT_PARAMS = ("limit", "burst_limit", "steady_limit")
 
 
@@ -58,9 +59,23 @@ _TAKE = _sql(
 
 _NEXT_FREE = _sql(
     "SELECT span, min(free_at) AS free_at FROM delivery_rate_slots "
-    "WHERE account = :account AND endpoint = :endpoint "
+    "WHERE account = :account AND endpoint = :endpoint AND span IN ('burst', 'steady') "
     "AND slot < CASE span WHEN 'burst' THEN :burst_limit ELSE :steady_limit END "
     "GROUP BY span"
+)
+
+
+# One more row per (account, endpoint): whose turn it is to send a batch that is not full.
+_TAKE_TURN = _sql(
+    "INSERT INTO delivery_rate_slots (account, endpoint, span, slot, free_at) "
+    "VALUES (:account, :endpoint, 'turn', 0, :free_at) "
+    "ON CONFLICT (account, endpoint, span, slot) DO UPDATE SET free_at = EXCLUDED.free_at "
+    "WHERE delivery_rate_slots.free_at <= :now "
+    "RETURNING free_at"
+)
+_TURN_FREE_AT = _sql(
+    "SELECT free_at FROM delivery_rate_slots "
+    "WHERE account = :account AND endpoint = :endpoint AND span = 'turn' AND slot = 0"
 )
 
 
@@ -101,6 +116,16 @@ async def take(store: Store, account: str, endpoint: str, limits: SlotLimits, no
     # A free slot another taker held locked a moment ago makes a wait of ~0: poll shortly.
     free_at = max((row.free_at for row in rows), default=now)
     return max(free_at - now, MIN_WAIT_SECONDS)
+
+
+async def take_turn(store: Store, account: str, endpoint: str, seconds: float, now: float) -> float:
+    """0 when this process may send now, and no other for `seconds`; else seconds to wait."""
+    params = {"account": account, "endpoint": endpoint, "now": now, "free_at": now + seconds}
+    async with _autocommit(store) as conn:
+        if (await conn.execute(_TAKE_TURN, params)).first() is not None:
+            return 0.0
+        free_at = (await conn.execute(_TURN_FREE_AT, params)).scalar()
+    return max((free_at or now) - now, MIN_WAIT_SECONDS)
 
 
 @contextlib.asynccontextmanager

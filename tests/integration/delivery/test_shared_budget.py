@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import math
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -20,7 +22,7 @@ from tests.integration.delivery.harness import (
 
 from shoprelay.delivery.dispatcher import DeliveryConfig, Dispatcher
 from shoprelay.delivery.klaviyo import KlaviyoClient
-from shoprelay.delivery.ratelimit import SPEC_LIMITS, EndpointLimit
+from shoprelay.delivery.ratelimit import SPEC_LIMITS, EndpointLimit, steady_spacing
 from shoprelay.delivery.sharedpace import SharedBudget, shared_budget
 from shoprelay.sim.klaviyo import KlaviyoSim, KlaviyoSimConfig, RateLimit, create_app
 from shoprelay.store import outbox
@@ -113,3 +115,57 @@ async def test_sqlite_has_no_shared_budget(store: Store) -> None:
     """Only PostgreSQL shares a budget; SQLite's one process paces in memory."""
     budget = shared_budget(store, dict(SPEC_LIMITS))
     assert (budget is None) == (store.backend == "sqlite")
+
+
+async def test_two_processes_take_turns_at_a_streams_partial_batches(
+    store: Store, database_url: str
+) -> None:
+    """Each process alone sends a bulk batch that is not full at most once per steady spacing;
+    two doing so would send twice as many, spend the steady window early and then wait out
+    the rest of it. They take turns: together, one such batch per spacing."""
+    require_postgresql(store)
+    limit = EndpointLimit(burst=10, steady=10, steady_seconds=10.0)
+    config = dataclasses.replace(
+        FAST,
+        bulk_batch_size=500,
+        bulk_threshold=5,
+        limits=dict(FAST.limits) | {"bulk_create_events": limit},
+    )
+    other = await Store.open(database_url)
+    try:
+        async with two_processes([store, other], KlaviyoSimConfig(), config) as sim:
+            started = time.monotonic()
+            for commit in range(100):
+                await enqueue(store, [event_item(10 * commit + n) for n in range(10)])
+                await asyncio.sleep(0.05)
+            streamed = time.monotonic() - started
+            counts = await settled(store, within=10.0)
+    finally:
+        await other.close()
+    assert counts["delivered"] == 1000
+    assert len(set(recorded_keys(sim))) == 1000
+    requests = sim.stats()["requests"]["bulk_create_events"]["202"]
+    assert requests <= math.ceil(streamed / steady_spacing(limit)) + 2
+
+
+async def test_the_turn_passes_between_processes_and_leaves_send_slots_alone(
+    store: Store, database_url: str
+) -> None:
+    require_postgresql(store)
+    limits = {"bulk_create_events": EndpointLimit(100, 1)}
+    other = await Store.open(database_url)
+    try:
+        budgets = [SharedBudget(store, limits), SharedBudget(other, limits)]
+        first = await budgets[0].take_turn("default", "bulk_create_events", 5.0, 1000.0)
+        second = await budgets[1].take_turn("default", "bulk_create_events", 5.0, 1001.0)
+        # Taken for long: its row must not count as a busy send slot.
+        later = await budgets[1].take_turn("default", "bulk_create_events", 500.0, 1005.0)
+        elsewhere = await budgets[1].take_turn("other", "bulk_create_events", 5.0, 1001.0)
+        # The turn is not a send slot: the one steady slot is free, then busy a window.
+        sent = await budgets[0].take("default", "bulk_create_events", 1005.0)
+        waits = await budgets[1].take("default", "bulk_create_events", 1005.0)
+    finally:
+        await other.close()
+    assert (first, elsewhere, later, sent) == (0, 0, 0, 0)
+    assert second == pytest.approx(4.0)
+    assert 60 < waits < 62
