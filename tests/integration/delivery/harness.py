@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pydantic import SecretStr
 
 from shoprelay.delivery.dispatcher import DeliveryConfig, Dispatcher
 from shoprelay.delivery.klaviyo import KlaviyoClient
+from shoprelay.delivery.ratelimit import EndpointLimit
 from shoprelay.sim.klaviyo import KlaviyoSim, KlaviyoSimConfig, create_app
 from shoprelay.store import outbox
 from shoprelay.store.database import Store
@@ -30,6 +32,17 @@ FAST = DeliveryConfig(
     poll_seconds=0.1,
     job_poll_seconds=0.05,
     stop_grace_seconds=2.0,
+)
+
+
+# Bulk limits of a window short enough to stream through in a test: a steady spacing of 1 s.
+STREAM_BULK_LIMIT = EndpointLimit(burst=10, steady=10, steady_seconds=10.0)
+# Batches of 500 a stream never fills, so that every batch it sends is partial.
+STREAM = dataclasses.replace(
+    FAST,
+    bulk_batch_size=500,
+    bulk_threshold=5,
+    limits=dict(FAST.limits) | {"bulk_create_events": STREAM_BULK_LIMIT},
 )
 
 

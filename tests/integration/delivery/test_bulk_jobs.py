@@ -10,6 +10,8 @@ import time
 from sqlalchemy import select
 from tests.integration.delivery.harness import (
     FAST,
+    STREAM,
+    STREAM_BULK_LIMIT,
     enqueue,
     event_item,
     profile_item,
@@ -96,14 +98,7 @@ async def test_a_stream_that_outruns_single_requests_goes_out_in_bulk(store: Sto
 async def test_a_stream_of_bulk_batches_is_paced_to_the_steady_window(store: Store) -> None:
     """Small batches sent as commits arrive would spend the steady window's requests in its
     first second and then wait out the rest of it; paced, the stream never waits."""
-    limit = EndpointLimit(burst=10, steady=10, steady_seconds=10.0)
-    config = dataclasses.replace(
-        FAST,
-        bulk_batch_size=500,
-        bulk_threshold=5,
-        limits=dict(FAST.limits) | {"bulk_create_events": limit},
-    )
-    async with running(store, config=config) as harness:
+    async with running(store, config=STREAM) as harness:
         started = time.monotonic()
         for commit in range(100):
             await enqueue(store, [event_item(10 * commit + n) for n in range(10)])
@@ -117,7 +112,7 @@ async def test_a_stream_of_bulk_batches_is_paced_to_the_steady_window(store: Sto
         ("Placed Order", f"order:{n}") for n in range(1000)
     )
     requests = harness.sim.stats()["requests"]["bulk_create_events"]["202"]
-    assert requests <= math.ceil(streamed / steady_spacing(limit)) + 2
+    assert requests <= math.ceil(streamed / steady_spacing(STREAM_BULK_LIMIT)) + 2
 
 
 async def test_a_backlog_goes_in_bulk_while_single_requests_wait_out_their_limit(

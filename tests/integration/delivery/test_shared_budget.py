@@ -15,6 +15,8 @@ from tests.integration.delivery.harness import (
     FAST,
     KEY,
     REVISION,
+    STREAM,
+    STREAM_BULK_LIMIT,
     enqueue,
     event_item,
     recorded_keys,
@@ -124,16 +126,9 @@ async def test_two_processes_take_turns_at_a_streams_partial_batches(
     two doing so would send twice as many, spend the steady window early and then wait out
     the rest of it. They take turns: together, one such batch per spacing."""
     require_postgresql(store)
-    limit = EndpointLimit(burst=10, steady=10, steady_seconds=10.0)
-    config = dataclasses.replace(
-        FAST,
-        bulk_batch_size=500,
-        bulk_threshold=5,
-        limits=dict(FAST.limits) | {"bulk_create_events": limit},
-    )
     other = await Store.open(database_url)
     try:
-        async with two_processes([store, other], KlaviyoSimConfig(), config) as sim:
+        async with two_processes([store, other], KlaviyoSimConfig(), STREAM) as sim:
             started = time.monotonic()
             for commit in range(100):
                 await enqueue(store, [event_item(10 * commit + n) for n in range(10)])
@@ -145,7 +140,7 @@ async def test_two_processes_take_turns_at_a_streams_partial_batches(
     assert counts["delivered"] == 1000
     assert len(set(recorded_keys(sim))) == 1000
     requests = sim.stats()["requests"]["bulk_create_events"]["202"]
-    assert requests <= math.ceil(streamed / steady_spacing(limit)) + 2
+    assert requests <= math.ceil(streamed / steady_spacing(STREAM_BULK_LIMIT)) + 2
 
 
 async def test_the_turn_passes_between_processes_and_leaves_send_slots_alone(

@@ -213,32 +213,25 @@ async def test_sqlite_leases_and_settles_a_large_batch_in_steps(store: Store) ->
     assert (counts["delivered"], counts["pending"], counts["in_flight"]) == (1_000, 50, 0)
 
 
+async def _claim_at_least(store: Store, at_least: int, limit: int) -> list[Item]:
+    return await outbox.claim(
+        store, account="default", kind="event", limit=limit, owner="w", now=100,
+        lease_seconds=5, at_least=at_least,
+    )  # fmt: skip
+
+
 async def test_a_claim_in_steps_counts_at_least_over_the_whole_claim(store: Store) -> None:
     """`at_least` above one step's rows still holds: a full batch, or nothing."""
     await _enqueue(store, _items(250))
-
-    async def claim(at_least: int) -> list[Item]:
-        return await outbox.claim(
-            store, account="default", kind="event", limit=1_000, owner="w", now=100,
-            lease_seconds=5, at_least=at_least,
-        )  # fmt: skip
-
-    assert await claim(at_least=251) == []
+    assert await _claim_at_least(store, at_least=251, limit=1_000) == []
     assert (await _counts(store))["in_flight"] == 0
-    assert len(await claim(at_least=250)) == 250
+    assert len(await _claim_at_least(store, at_least=250, limit=1_000)) == 250
 
 
 async def test_a_claim_waits_for_at_least_as_many_as_asked(store: Store) -> None:
     await _enqueue(store, _items(3))
-
-    async def claim(at_least: int) -> list[Item]:
-        return await outbox.claim(
-            store, account="default", kind="event", limit=10, owner="w", now=100,
-            lease_seconds=5, at_least=at_least,
-        )  # fmt: skip
-
-    few = await claim(at_least=4)
-    enough = await claim(at_least=3)
+    few = await _claim_at_least(store, at_least=4, limit=10)
+    enough = await _claim_at_least(store, at_least=3, limit=10)
     assert few == []
     assert len(enough) == 3
 
