@@ -140,6 +140,11 @@ class Lane:
             return self.settings.bulk_batch_size
         return self.settings.bulk_threshold + 1 if self._singles_busy() else 1
 
+    def _partial_bulk(self, count: int) -> bool:
+        """Whether `count` claimed items go out as a bulk batch that is not full."""
+        settings = self.settings
+        return settings.bulk and settings.bulk_threshold < count < settings.bulk_batch_size
+
     async def _turn_for(self, items: Sequence[Item]) -> float:
         """0, or how long until `items` may go as a bulk batch that is not full.
 
@@ -147,14 +152,12 @@ class Lane:
         delivering for one account would together send one each, and spend the steady window
         early. On PostgreSQL they take turns instead.
         """
-        settings = self.settings
-        partial = settings.bulk_threshold < len(items) < settings.bulk_batch_size
-        if self.turns is None or not settings.bulk or not partial:
+        if self.turns is None or not self._partial_bulk(len(items)):
             return 0.0
         endpoint, now = BULK_ENDPOINT[self.kind], self.clock()
         try:
             return await self.turns.take_turn(
-                self.account, endpoint, settings.bulk_spacing_seconds, now
+                self.account, endpoint, self.settings.bulk_spacing_seconds, now
             )
         except Exception:
             # Send anyway: the shared send slots still keep every process within the limits.
@@ -173,7 +176,7 @@ class Lane:
         if self.settings.bulk and len(items) > self.settings.bulk_threshold:
             send_bulk = self.bulk.send_events if self.kind == "event" else self.bulk.send_profiles
             self._start(items, send_bulk(items, deadline))
-            if len(items) < self.settings.bulk_batch_size:
+            if self._partial_bulk(len(items)):
                 self.partial_batch_after = now + self.settings.bulk_spacing_seconds
             return
         for item in items:

@@ -58,8 +58,8 @@ class SQLiteDialect:
     name = "sqlite"
     single_writer = True
     # A 1,000-row claim or record held the lock 20-60 ms under load, and acknowledgements
-    # queued behind it: p99 ~150 ms. In steps of 100 they slip in between, p99 ~100 ms, for
-    # the same rows written (`python -m bench ingest`, 2 workers, alternated runs).
+    # queued behind it: p99 116-136 ms. In steps of 100 they slip in between, p99 100-109 ms,
+    # for the same rows written (the ingest scenario's load, 2 workers, alternated runs).
     rows_per_write: int | None = 100
 
     def engine_options(self) -> dict[str, Any]:
