@@ -138,9 +138,11 @@ async def requeue_deliveries(
     ids = [letter.outbox_id for letter in letters if letter.outbox_id is not None]
     if not ids:
         return 0
+    dialect = dialects.of(conn)
+    dead = dialect.not_indexed(outbox.c.status) == Status.DEAD_LETTERED
     result = await conn.execute(
         update(outbox)
-        .where(dialects.of(conn).one_of(outbox.c.id, ids), outbox.c.status == Status.DEAD_LETTERED)
+        .where(dialect.one_of(outbox.c.id, ids), dead)
         .values(status=Status.PENDING, attempts=0, available_at=now, created_at=now)
     )
     await mark_replayed(conn, [letter.id for letter in letters], now)

@@ -84,7 +84,7 @@ def _held(store: Store, items: Sequence[Item]) -> Any:
     lease must not undo what the worker that took the item over has recorded."""
     return and_(
         store.dialect.one_of(outbox.c.id, [item.id for item in items]),
-        outbox.c.status == Status.IN_FLIGHT,
+        store.dialect.not_indexed(outbox.c.status) == Status.IN_FLIGHT,
         outbox.c.lease_owner.in_({item.lease for item in items}),
     )
 
@@ -251,7 +251,7 @@ def _supersede(store: Store, ids: Sequence[int]) -> Any:
         update(outbox)
         .where(
             store.dialect.one_of(outbox.c.id, ids),
-            outbox.c.status == Status.PENDING,
+            store.dialect.not_indexed(outbox.c.status) == Status.PENDING,
             outbox.c.ordering_key.is_not(None),
             newer_queued,
         )

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, event
 
 from shoprelay.store import deadletters, outbox
@@ -144,17 +145,17 @@ async def test_two_claims_by_one_owner_hold_different_leases(store: Store) -> No
     assert a[0].lease != b[0].lease
 
 
-def _outbox_updates(statements: list[str]) -> list[str]:
-    return [sql for sql in statements if sql.startswith("UPDATE outbox")]
+def _outbox_updates(statements: list[tuple[str, Any]]) -> list[str]:
+    return [sql for sql, _ in statements if sql.startswith("UPDATE outbox")]
 
 
 @contextlib.contextmanager
-def _statements() -> Iterator[list[str]]:
-    """The SQL every engine runs inside the block."""
-    statements: list[str] = []
+def _statements() -> Iterator[list[tuple[str, Any]]]:
+    """The SQL every engine runs inside the block, each with its parameters."""
+    statements: list[tuple[str, Any]] = []
 
-    def record(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
-        statements.append(" ".join(sql.split()))
+    def record(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
+        statements.append((" ".join(sql.split()), parameters))
 
     event.listen(Engine, "before_cursor_execute", record)
     try:
@@ -211,6 +212,32 @@ async def test_sqlite_leases_and_settles_a_large_batch_in_steps(store: Store) ->
     assert len(_outbox_updates(statements)) == steps
     counts = await _counts(store)
     assert (counts["delivered"], counts["pending"], counts["in_flight"]) == (1_000, 50, 0)
+
+
+async def test_sqlite_settles_rows_found_by_id_not_by_status(store: Store) -> None:
+    """With 1,000 rows in flight, settling 100 of them reads those 100. SQLite's planner, with
+    no statistics, preferred the status index to the list of ids, and walked every in-flight
+    row for each step of every record."""
+    if store.backend != "sqlite":
+        pytest.skip("PostgreSQL plans from its statistics; the plan checked is SQLite's")
+    await _enqueue(store, [*_items(1_000), _profile(1), _profile(2)])
+    claimed = await outbox.claim(
+        store, account="default", kind="event", limit=1_000, owner="w", now=100, lease_seconds=30
+    )
+    with _statements() as statements:
+        await outbox.mark_delivered(store, claimed[:100], now=101)
+        await outbox.extend_lease(store, claimed[100:200], until=200)
+        await outbox.release(store, claimed[200:300], available_at=102)
+        await outbox.dead_letter(store, claimed[300:400], [Failure("bad")] * 100, now=103)
+        await _claim_profiles(store)  # supersedes version 1 among the claimed ids
+    updates = [(sql, params) for sql, params in statements if sql.startswith("UPDATE outbox")]
+    assert len(updates) == 6
+    with contextlib.closing(sqlite3.connect(str(store.engine.url.database))) as raw:
+        for sql, params in updates:
+            if "json_each" not in sql:
+                continue  # the claims' own UPDATE, by a subquery of ready ids
+            plan = [row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+            assert plan[0] == "SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)", (sql, plan)
 
 
 async def _claim_at_least(store: Store, at_least: int, limit: int) -> list[Item]:

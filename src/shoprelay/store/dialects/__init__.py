@@ -65,6 +65,11 @@ class Dialect(Protocol):
         """`column IN values` as one bound value, however many values there are."""
         ...
 
+    def not_indexed(self, column: Any) -> Any:
+        """`column`, for a filter checked on rows already found by their ids: the planner must
+        not walk an index of `column` instead of seeking the ids."""
+        ...
+
     def each_by_key(self, query: Select[Any], column: Any, values: str) -> Select[Any]:
         """`query`'s rows whose `column` is one of the list bound as `values`, each found by a
         lookup of the key. `query`'s filters and `column` together must be a unique key."""

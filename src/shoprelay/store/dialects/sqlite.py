@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from shoprelay.errors import ConfigError
 from shoprelay.store.dialects import RELAXED_COMMIT
@@ -143,6 +145,13 @@ class SQLiteDialect:
         # while the write lock is held, and a build may cap parameters at 999.
         given = func.json_each(orjson.dumps(list(values)).decode()).table_valued("value")
         return column.in_(select(given.c.value))
+
+    def not_indexed(self, column: Any) -> Any:
+        # `+column`: SQLite's own way to bar an index. Without statistics its planner took
+        # ix_outbox_lease for `status = ?` over the list of ids, and walked every in-flight row
+        # for each 100 settled, in the write lock: recording a 1,000-event batch cost 48 µs an
+        # event with no other batch in flight, 38 µs by the ids (`python -m bench paths`).
+        return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
     def each_by_key(self, query: Select[Any], column: Any, values: str) -> Select[Any]:
         # SQLite's planner seeks the index once per IN value, whatever it knows of the table.
