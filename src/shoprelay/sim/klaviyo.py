@@ -124,8 +124,8 @@ def endpoint(operation_id: str, respond: Respond) -> Callable[[Request], Awaitab
     return serve
 
 
-async def read_json(request: Request, operation_id: str) -> tuple[Any, int]:
-    """The parsed body and its size; too large or malformed bodies are a 400."""
+async def read_json(request: Request, operation_id: str) -> tuple[Any, bytes]:
+    """The parsed body and its bytes; too large or malformed bodies are a 400."""
     raw = await request.body()
     limit = MAX_BODY_BYTES[operation_id]
     if len(raw) > limit:
@@ -134,7 +134,7 @@ async def read_json(request: Request, operation_id: str) -> tuple[Any, int]:
         )
         raise ApiFailure([invalid(detail, "/data")])
     try:
-        return orjson.loads(raw), len(raw)
+        return orjson.loads(raw), raw
     except orjson.JSONDecodeError:
         raise ApiFailure([invalid("The request body is not valid JSON.", "/")]) from None
 
@@ -143,9 +143,9 @@ def body_operation(operation_id: str, check: Check, apply: Apply) -> Respond:
     """Read and validate a body (schema, sizes, semantic rules: all errors at once), then apply."""
 
     async def respond(sim: KlaviyoSim, request: Request) -> Response:
-        body, size = await read_json(request, operation_id)
+        body, raw = await read_json(request, operation_id)
         now = utc_now()
-        errors = schema_errors(operation_id, body) + string_size_errors(body, size)
+        errors = schema_errors(operation_id, body) + string_size_errors(body, raw)
         errors += tolerant(check, sim, body, now)
         if errors:
             by_pointer = {error.pointer or "": error for error in errors}

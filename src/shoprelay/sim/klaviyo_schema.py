@@ -27,6 +27,17 @@ JSON_TYPES: dict[str, Check] = {
 }
 
 
+PARSED_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "boolean": (bool,),
+    "null": (type(None),),
+    "number": (int, float),
+    "integer": (int,),
+}
+
+
 class UnsupportedSchemaError(Exception):
     """The schema uses a keyword this compiler does not know."""
 
@@ -86,14 +97,22 @@ def compile_keyword(name: str, value: Any, schema: Mapping[str, Any]) -> Check |
 
 def compile_required(names: list[str]) -> Check:
     """The `required` keyword."""
-    required = tuple(names)
-    return lambda data: not isinstance(data, dict) or all(key in data for key in required)
+    required = frozenset(names)
+    return lambda data: not isinstance(data, dict) or data.keys() >= required
 
 
 def compile_enum(values: list[Any]) -> Check:
     """The `enum` keyword (type-strict, so True is not 1)."""
     allowed = tuple(values)
-    return lambda data: any(data == item and type(data) is type(item) for item in allowed)
+    # Spec enums hold strings: one set lookup for those, the slow comparison for the rest.
+    hashable = {(type(item), item) for item in allowed if isinstance(item, str | int | float)}
+
+    def check(data: Any) -> bool:
+        if type(data) is str:
+            return (str, data) in hashable
+        return any(data == item and type(data) is type(item) for item in allowed)
+
+    return check
 
 
 def compile_items(schema: Mapping[str, Any]) -> Check:
@@ -125,7 +144,9 @@ def compile_type(value: str | list[str]) -> Check:
     tests = [JSON_TYPES[name] for name in names]
     if len(tests) == 1:
         return tests[0]
-    return lambda data: any(test(data) for test in tests)
+    # What orjson parses each type to: one set lookup decides most values.
+    exact = {python for name in names for python in PARSED_TYPES[name]}
+    return lambda data: type(data) in exact or any(test(data) for test in tests)
 
 
 def compile_properties(properties: Mapping[str, Any]) -> Check:

@@ -7,6 +7,7 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 from tests.support.klaviyo_schema import validate_request
 
@@ -201,13 +202,30 @@ def test_strings_over_100_kb_are_found_wherever_they_are() -> None:
         },
         "top": "z" * (limit + 1),
     }
-    errors = klaviyo_rules.string_size_errors(body, body_size=5 * limit)
+    errors = klaviyo_rules.string_size_errors(body, orjson.dumps(body))
     assert [error.pointer for error in errors] == [
         "/data/attributes/events/data/1/big",
         "/data/attributes/name",
         "/top",
     ]
-    assert klaviyo_rules.string_size_errors(body, body_size=limit) == []  # too small to hold one
+
+
+def test_a_string_over_100_kb_is_found_however_it_is_escaped() -> None:
+    """The raw text decides whether the values are walked: escapes must not hide a string."""
+    limit = klaviyo_rules.MAX_STRING_BYTES
+    for text in ('"' * (limit + 1), '\\"' * (limit // 2 + 1), "\n" * (limit + 1)):
+        body = {"short": ["x"] * 1_000, "long": text}
+        errors = klaviyo_rules.string_size_errors(body, orjson.dumps(body))
+        assert [error.pointer for error in errors] == ["/long"]
+
+
+def test_a_large_body_of_short_strings_has_no_string_errors() -> None:
+    limit = klaviyo_rules.MAX_STRING_BYTES
+    for quote in ("say hi", 'say "hi"'):  # walked only with an escaped quote in the text
+        body = {"events": [{"note": "y" * limit, "quote": quote} for _ in range(5)]}
+        raw = orjson.dumps(body)
+        assert len(raw) > 5 * limit
+        assert klaviyo_rules.string_size_errors(body, raw) == []
 
 
 def _bulk(events: Any) -> dict[str, Any]:
