@@ -89,7 +89,7 @@ class KlaviyoClient:
         """`POST /api/events` (create_event)."""
         return await self._request("POST", "/api/events", body)
 
-    async def bulk_create_events(self, body: dict[str, Any]) -> Reply:
+    async def bulk_create_events(self, body: bytes) -> Reply:
         """`POST /api/event-bulk-create-jobs` (bulk_create_events)."""
         return await self._request("POST", "/api/event-bulk-create-jobs", body)
 
@@ -97,7 +97,7 @@ class KlaviyoClient:
         """`POST /api/profile-import` (create_or_update_profile)."""
         return await self._request("POST", "/api/profile-import", body)
 
-    async def bulk_import_profiles(self, body: dict[str, Any]) -> Reply:
+    async def bulk_import_profiles(self, body: bytes) -> Reply:
         """`POST /api/profile-bulk-import-jobs` (bulk_import_profiles)."""
         return await self._request("POST", "/api/profile-bulk-import-jobs", body)
 
@@ -124,8 +124,10 @@ class KlaviyoClient:
             if not url:
                 return errors, reply
 
-    async def _request(self, method: str, url: str, body: dict[str, Any] | None = None) -> Reply:
-        content = None if body is None else orjson.dumps(body)
+    async def _request(
+        self, method: str, url: str, body: dict[str, Any] | bytes | None = None
+    ) -> Reply:
+        content = body if body is None or isinstance(body, bytes) else orjson.dumps(body)
         started = time.monotonic()
         try:
             response = await self._http.request(method, url, content=content)

@@ -33,9 +33,9 @@ def profile_request(attributes: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class BulkRequest:
-    """One bulk body and, for each JSON pointer inside it, the ids of the items there."""
+    """One bulk body, encoded, and for each JSON pointer inside it the ids of the items there."""
 
-    body: dict[str, Any]
+    body: bytes
     item_ids: tuple[int, ...]
     pointers: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
@@ -75,7 +75,9 @@ class _EventBatch:
     """Events grouped by profile, for one `event-bulk-create-job`."""
 
     def __init__(self) -> None:
-        self.entries: dict[bytes, tuple[dict[str, Any], list[tuple[int, dict[str, Any]]]]] = {}
+        # Profile resource → its events, each kept as encoded to measure it: the body splices
+        # those bytes instead of encoding every event a second time.
+        self.entries: dict[bytes, list[tuple[int, bytes]]] = {}
         self.seen: set[tuple[str, str, str]] = set()
         self.count = 0
         self.bytes = _size(bulk_events_request([]))
@@ -92,22 +94,19 @@ class _EventBatch:
     def repeats(self, keys: list[tuple[str, str, str]]) -> bool:
         return any(key in self.seen for key in keys)
 
-    def add(
-        self,
-        item_id: int,
-        profile: tuple[bytes, dict[str, Any]],
-        event: tuple[int, dict[str, Any]],
-    ) -> None:
-        """Add an event, given with its encoded size, under its profile, given encoded."""
-        (key, resource), (size, attributes) = profile, event
-        self.bytes += self.cost(key, size)
-        self.entries.setdefault(key, (resource, []))[1].append((item_id, attributes))
+    def add(self, item_id: int, profile_key: bytes, event: bytes) -> None:
+        """Add an event under its profile, both given encoded."""
+        self.bytes += self.cost(profile_key, len(event))
+        self.entries.setdefault(profile_key, []).append((item_id, event))
         self.count += 1
 
     def build(self) -> BulkRequest:
-        entries = list(self.entries.values())
+        entries = list(self.entries.items())
         body = bulk_events_request(
-            [(profile, [event for _, event in events]) for profile, events in entries]
+            [
+                (orjson.Fragment(profile), [orjson.Fragment(event) for _, event in events])
+                for profile, events in entries
+            ]
         )
         pointers: dict[str, tuple[int, ...]] = {}
         for i, (_, events) in enumerate(entries):
@@ -115,13 +114,12 @@ class _EventBatch:
             for j, (item_id, _) in enumerate(events):
                 pointers[f"{_EVENTS_AT}/{i}/attributes/events/data/{j}"] = (item_id,)
         ids = tuple(item_id for _, events in entries for item_id, _ in events)
-        return BulkRequest(body, ids, pointers)
+        return BulkRequest(orjson.dumps(body), ids, pointers)
 
 
-def bulk_events_request(
-    entries: Sequence[tuple[dict[str, Any], Sequence[dict[str, Any]]]],
-) -> dict[str, Any]:
-    """`POST /api/event-bulk-create-jobs` for (profile resource, event attributes) entries."""
+def bulk_events_request(entries: Sequence[tuple[Any, Sequence[Any]]]) -> dict[str, Any]:
+    """`POST /api/event-bulk-create-jobs` for (profile resource, event attributes) entries,
+    each a dict or already encoded (`orjson.Fragment`)."""
     data = [
         {
             "type": "event-bulk-create",
@@ -168,11 +166,11 @@ def plan_bulk_events(items: Sequence[tuple[int, dict[str, Any]]]) -> BulkPlan:
         if batches[-1].repeats(keys):
             deferred.append(item_id)
             continue
-        # Each encoded once: the size check and the grouping both need them.
-        profile_key, event_size = orjson.dumps(profile), _size(event)
-        if not batches[-1].fits(profile_key, event_size) and batches[-1].count:
+        # Each encoded once: the size check, the grouping and the body all use the bytes.
+        profile_key, encoded = orjson.dumps(profile), orjson.dumps(event)
+        if not batches[-1].fits(profile_key, len(encoded)) and batches[-1].count:
             batches.append(_EventBatch())
-        batches[-1].add(item_id, (profile_key, profile), (event_size, event))
+        batches[-1].add(item_id, profile_key, encoded)
         batches[-1].seen.update(keys)
     return BulkPlan([batch.build() for batch in batches if batch.count], deferred)
 
@@ -188,7 +186,7 @@ def plan_bulk_profiles(items: Sequence[tuple[int, dict[str, Any]]]) -> BulkPlan:
     requests: list[BulkRequest] = []
     deferred: list[int] = []
     for chunk in _profile_chunks(items, deferred):
-        body = bulk_profiles_request([attributes for _, attributes in chunk])
+        body = orjson.dumps(bulk_profiles_request([attributes for _, attributes in chunk]))
         ids = tuple(item_id for item_id, _ in chunk)
         pointers: dict[str, tuple[int, ...]] = {
             f"{_PROFILES_AT}/{i}": (item_id,) for i, item_id in enumerate(ids)
