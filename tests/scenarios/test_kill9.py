@@ -198,6 +198,68 @@ async def test_two_workers_share_the_socket_and_one_delivers(database_url: str) 
         assert delivered >= len(expected)
 
 
+async def test_two_workers_each_take_a_share_of_the_connections(database_url: str) -> None:
+    """Keep-alive connections opened at once spread over both receivers. On one shared
+    socket, whichever receiver woke first accepted them all, and the other sat idle."""
+    port = free_port()
+    async with (
+        klaviyo_sim() as sim,
+        serve_process(database_url, sim.url, port, workers=2) as server,
+    ):
+        # /healthz answers once the first receiver listens; the second may still be starting.
+        await eventually(lambda: _listening_on(port) == 2, timeout=30, interval=0.1)
+        connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(40)]
+        try:
+            for _, writer in connections:
+                writer.write(b"GET /healthz HTTP/1.1\r\nHost: shoprelay\r\n\r\n")
+            for reader, _ in connections:
+                assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+            held = [len(_connections_to(pid, port)) for pid in _children(server.pid)]
+        finally:
+            for _, writer in connections:
+                writer.close()
+    receivers = sorted(count for count in held if count)
+    assert sum(held) == 40
+    # Hashed over two sockets, 40 connections leave fewer than 8 on one about once in 20,000.
+    assert len(receivers) == 2, held
+    assert receivers[0] >= 8, held
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _tcp_sockets(port: int, state: str) -> set[int]:
+    """Inodes of the TCP sockets on local `port` in `state` (01 established, 0A listening)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+                found.add(int(fields[9]))
+    return found
+
+
+def _listening_on(port: int) -> int:
+    return len(_tcp_sockets(port, "0A"))
+
+
+def _connections_to(pid: int, port: int) -> set[int]:
+    """Socket inodes of established connections to `port` that process `pid` holds."""
+    held = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                held.add(int(target[8:-1]))
+    return held & _tcp_sockets(port, "01")
+
+
 async def scraped(client: httpx.AsyncClient, url: str) -> dict[str, float]:
     """One /metrics scrape as {name{labels}: value}, label order as exposed."""
     response = await client.get(url)

@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import FrameType
 
 import uvicorn
@@ -38,7 +39,7 @@ def serve(host: str, port: int, workers: int) -> None:
                 "DATABASE_URL: serve runs several processes, and an in-memory SQLite database "
                 "belongs to one; name a file (sqlite+aiosqlite:///shoprelay.db) or PostgreSQL"
             )
-    listener = _listen(host, port)
+    listener = Listener.bind(host, port)
     # Migrate once, before the fork: processes migrating side by side would race for the schema.
     run(lambda: with_store(config, _schema_ready))
     # Delivery gets a process of its own: packing a 1,000-event request on a receiver's event
@@ -58,20 +59,65 @@ def serve(host: str, port: int, workers: int) -> None:
     _supervise(children)
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((host, port))
-    listener.listen(2048)
-    listener.set_inheritable(True)
-    return listener
+@dataclass(frozen=True)
+class Listener:
+    """The port the receivers take connections on, each with a socket of its own where the
+    kernel can spread connections over them.
+
+    One socket shared by every receiver let whichever woke first accept them all: in
+    benchmark runs one of two receivers often held all 64 keep-alive connections and the
+    other none. With SO_REUSEPORT the kernel hashes each new connection to one receiver's
+    socket.
+    """
+
+    host: str
+    port: int
+    # Bound to hold the port; listening only where it is the receivers' shared socket.
+    held: socket.socket
+
+    @classmethod
+    def bind(cls, host: str, port: int) -> Listener:
+        """Take the port, or fail here if anything holds it (a second shoprelay included)."""
+        held = _socket(host)
+        held.bind((host, port))
+        if not hasattr(socket, "SO_REUSEPORT"):
+            held.listen(_BACKLOG)
+            return cls(host, held.getsockname()[1], held)
+        # Taken without SO_REUSEPORT first, so no other process already sharing it slips by.
+        port = held.getsockname()[1]
+        held.close()
+        held = _socket(host, reuse_port=True)
+        held.bind((host, port))
+        return cls(host, port, held)
+
+    def for_receiver(self) -> socket.socket:
+        """This receiver's listening socket (called in the receiver's process)."""
+        if not hasattr(socket, "SO_REUSEPORT"):
+            return self.held
+        own = _socket(self.host, reuse_port=True)
+        own.bind((self.host, self.port))
+        own.listen(_BACKLOG)
+        self.held.close()
+        return own
+
+
+_BACKLOG = 2048
+
+
+def _socket(host: str, *, reuse_port: bool = False) -> socket.socket:
+    made = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    made.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        made.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    made.set_inheritable(True)
+    return made
 
 
 async def _schema_ready(_: Store) -> None:
     """Nothing to do once the store is open: opening it migrated the schema."""
 
 
-def _run_receiver(config: Settings, listener: socket.socket, wake_writer: int) -> None:
+def _run_receiver(config: Settings, listener: Listener, wake_writer: int) -> None:
     """Take webhooks and the operations endpoints until SIGTERM; deliver nothing."""
     wakeups = WakeSender(wake_writer)
     parent = os.getppid()
@@ -91,7 +137,7 @@ def _run_receiver(config: Settings, listener: socket.socket, wake_writer: int) -
             )
             _freeze_startup_objects()
             watchdog = asyncio.create_task(_exit_with_parent(server, parent))
-            await server.serve(sockets=[listener])
+            await server.serve(sockets=[listener.for_receiver()])
             watchdog.cancel()
         finally:
             await service.close()
@@ -99,9 +145,9 @@ def _run_receiver(config: Settings, listener: socket.socket, wake_writer: int) -
     run(main)
 
 
-def _run_delivery(config: Settings, listener: socket.socket, wake_reader: int) -> None:
+def _run_delivery(config: Settings, listener: Listener, wake_reader: int) -> None:
     """Deliver and poll until SIGTERM, with no socket: receivers take every request."""
-    listener.close()
+    listener.held.close()
     parent = os.getppid()
 
     async def main() -> None:
