@@ -136,7 +136,7 @@ class Dispatcher:
         """New items were committed (to `lanes`, or anywhere): look for work now."""
         for key, lane in self.lanes.items():
             if lanes is None or key in lanes:
-                lane.wakeup.set()
+                lane.fed()
         # Only a lane not yet running needs the main loop: under load every commit wakes us,
         # and the main loop's reads (lanes, pauses) are not worth repeating per commit.
         if lanes is None or any(key not in self.lanes for key in lanes):

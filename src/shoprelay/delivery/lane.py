@@ -20,6 +20,9 @@ from shoprelay.store.outbox import Item
 
 log = structlog.get_logger("shoprelay.delivery")
 
+# A lane fed by a commit this recently has a stream still arriving: webhooks are coming in.
+FEEDING_SECONDS = 1.0
+
 
 @dataclass(frozen=True)
 class LaneSettings:
@@ -72,6 +75,8 @@ class Lane:
         self.single_done = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
         self.partial_batch_after = 0.0  # before this, only a full bulk batch is claimed
+        self.next_bulk_at = 0.0  # while fed, no claim before this: bulk at the steady pace
+        self.fed_at = float("-inf")
         self.turns = turns
 
     @property
@@ -89,6 +94,9 @@ class Lane:
             while not stop.is_set():
                 if self.board.account_paused(self.account) or self.claimed >= self.max_claimed:
                     await self._idle()
+                    continue
+                if (paced := self._paced_for()) > 0:
+                    await self._fill(paced, stop)
                     continue
                 try:
                     items = await self._claim()
@@ -111,6 +119,26 @@ class Lane:
                 self._dispatch(items)
         finally:
             await self._drain()
+
+    def fed(self) -> None:
+        """A commit added items to this lane."""
+        self.fed_at = self.clock()
+        self.wakeup.set()
+
+    def _paced_for(self) -> float:
+        """0, or how long to wait before claiming: while webhooks keep arriving, bulk batches,
+        full ones too, go at most once per steady spacing.
+
+        The receivers share these cores with delivery, and a webhook's acknowledgement is
+        waited for; a delivery is not. Klaviyo's burst window would let a backlog go at four
+        times the steady pace for a while, and the minute's window no more than its 150
+        requests: at the steady pace those still all go within the minute. When nothing has
+        been committed for a second, a backlog goes at the burst pace again.
+        """
+        now = self.clock()
+        if not self.settings.bulk or now - self.fed_at > FEEDING_SECONDS:
+            return 0.0
+        return self.next_bulk_at - now
 
     def _singles_busy(self) -> bool:
         """With bulk on, every single request is taken: only a bulk batch is worth claiming.
@@ -176,6 +204,7 @@ class Lane:
         if self.settings.bulk and len(items) > self.settings.bulk_threshold:
             send_bulk = self.bulk.send_events if self.kind == "event" else self.bulk.send_profiles
             self._start(items, send_bulk(items, deadline))
+            self.next_bulk_at = now + self.settings.bulk_spacing_seconds
             if self._partial_bulk(len(items)):
                 self.partial_batch_after = now + self.settings.bulk_spacing_seconds
             return

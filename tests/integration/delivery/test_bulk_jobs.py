@@ -12,6 +12,7 @@ from tests.integration.delivery.harness import (
     FAST,
     STREAM,
     STREAM_BULK_LIMIT,
+    Harness,
     enqueue,
     event_item,
     profile_item,
@@ -113,6 +114,52 @@ async def test_a_stream_of_bulk_batches_is_paced_to_the_steady_window(store: Sto
     )
     requests = harness.sim.stats()["requests"]["bulk_create_events"]["202"]
     assert requests <= math.ceil(streamed / steady_spacing(STREAM_BULK_LIMIT)) + 2
+
+
+# Full batches of 10, and a burst window that alone would let them go ten a second.
+FULL_BATCHES = dataclasses.replace(
+    FAST,
+    bulk_batch_size=10,
+    bulk_threshold=5,
+    limits=dict(FAST.limits)
+    | {"bulk_create_events": EndpointLimit(burst=10, steady=60, steady_seconds=60.0)},
+)
+
+
+def _bulk_requests(harness: Harness) -> int:
+    return harness.sim.stats()["requests"].get("bulk_create_events", {}).get("202", 0)
+
+
+async def test_full_batches_go_at_the_steady_pace_while_webhooks_arrive(store: Store) -> None:
+    """While commits keep feeding a lane, even full batches go once per steady spacing (1 s
+    here): the receivers, sharing the cores, come first. Once the stream stops, what it left
+    goes at the burst pace, and nothing is lost."""
+    async with running(store, config=FULL_BATCHES) as harness:
+        started = time.monotonic()
+        for commit in range(30):  # a full batch every 0.1 s for 3 s
+            await enqueue(store, [event_item(10 * commit + n) for n in range(10)])
+            harness.dispatcher.wake()
+            await asyncio.sleep(0.1)
+        streamed, during = time.monotonic() - started, _bulk_requests(harness)
+        counts = await harness.settled(within=30.0)
+    # Unpaced, the burst window would have let each batch go as it came: about 30.
+    assert during <= math.ceil(streamed) + 2
+    assert counts["delivered"] == 300
+    assert len(recorded_keys(harness.sim)) == 300
+
+
+async def test_a_backlog_with_nothing_arriving_goes_at_the_burst_pace(store: Store) -> None:
+    """Queued before delivery starts and fed by no commit, ten full batches go within the
+    burst window, not one a second."""
+    await enqueue(store, [event_item(n) for n in range(100)])
+    async with running(store, config=FULL_BATCHES) as harness:
+        started = time.monotonic()
+        counts = await harness.settled(within=30.0)
+        took = time.monotonic() - started
+    assert counts["delivered"] == 100
+    assert _bulk_requests(harness) == 10
+    assert took < 5.0  # paced at the steady spacing, ten requests take 9 s
+    assert harness.sim.stats()["max_in_window"]["bulk_create_events"]["burst"] >= 5
 
 
 async def test_a_backlog_goes_in_bulk_while_single_requests_wait_out_their_limit(
