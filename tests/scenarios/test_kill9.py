@@ -92,6 +92,19 @@ async def serve_process(
         log.close()
 
 
+@asynccontextmanager
+async def two_workers(
+    database_url: str,
+) -> AsyncIterator[tuple[int, KlaviyoSimServer, subprocess.Popen[bytes]]]:
+    """`serve --workers 2` on a free port, delivering to a fresh simulator."""
+    port = free_port()
+    async with (
+        klaviyo_sim() as sim,
+        serve_process(database_url, sim.url, port, workers=2) as server,
+    ):
+        yield port, sim, server
+
+
 def output(process: subprocess.Popen[bytes]) -> str:
     """What a `serve_process` has printed so far."""
     log = _logs[process.pid]
@@ -175,11 +188,7 @@ async def test_two_workers_share_the_socket_and_one_delivers(database_url: str) 
     /metrics, whichever process answers, counts what every process did."""
     payloads = list(orders(60))
     expected = expected_events(payloads)
-    port = free_port()
-    async with (
-        klaviyo_sim() as sim,
-        serve_process(database_url, sim.url, port, workers=2) as server,
-    ):
+    async with two_workers(database_url) as (port, sim, server):
         failures: dict[int, str] = {}
         acked = await post_all(port, dict(enumerate(payloads)), failures)
         assert all(acked.values()), (failures, server.poll(), output(server))
@@ -201,11 +210,7 @@ async def test_two_workers_share_the_socket_and_one_delivers(database_url: str) 
 async def test_two_workers_each_take_a_share_of_the_connections(database_url: str) -> None:
     """Keep-alive connections opened at once spread over both receivers. On one shared
     socket, whichever receiver woke first accepted them all, and the other sat idle."""
-    port = free_port()
-    async with (
-        klaviyo_sim() as sim,
-        serve_process(database_url, sim.url, port, workers=2) as server,
-    ):
+    async with two_workers(database_url) as (port, _, server):
         # /healthz answers once the first receiver listens; the second may still be starting.
         await eventually(lambda: _listening_on(port) == 2, timeout=30, interval=0.1)
         connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(40)]
@@ -214,7 +219,7 @@ async def test_two_workers_each_take_a_share_of_the_connections(database_url: st
                 writer.write(b"GET /healthz HTTP/1.1\r\nHost: shoprelay\r\n\r\n")
             for reader, _ in connections:
                 assert (await reader.readline()).startswith(b"HTTP/1.1 200")
-            held = [len(_connections_to(pid, port)) for pid in _children(server.pid)]
+            held = [len(_connections_to(pid, port)) for pid in child_pids(server.pid)]
         finally:
             for _, writer in connections:
                 writer.close()
@@ -223,15 +228,6 @@ async def test_two_workers_each_take_a_share_of_the_connections(database_url: st
     # Hashed over two sockets, 40 connections leave fewer than 8 on one about once in 20,000.
     assert len(receivers) == 2, held
     assert receivers[0] >= 8, held
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with suppress(OSError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-    return found
 
 
 def _tcp_sockets(port: int, state: str) -> set[int]:
@@ -275,11 +271,7 @@ async def scraped(client: httpx.AsyncClient, url: str) -> dict[str, float]:
 async def test_the_delivery_process_dying_stops_serve(database_url: str) -> None:
     """No /readyz sees the delivery process, so its death must stop every process with an
     error, for the process manager to restart them, rather than leave receivers queueing."""
-    port = free_port()
-    async with (
-        klaviyo_sim() as sim,
-        serve_process(database_url, sim.url, port, workers=2) as server,
-    ):
+    async with two_workers(database_url) as (_, _, server):
         await eventually(lambda: len(child_pids(server.pid)) == 3)
         # Started last: the receivers are forked first.
         os.kill(max(child_pids(server.pid)), signal.SIGKILL)
