@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -184,6 +186,24 @@ def test_serve_refuses_an_in_memory_sqlite_database(
     assert result.exit_code == 1
     assert "DATABASE_URL" in result.output
     assert "in-memory" in result.output
+
+
+def test_serve_on_a_taken_port_stops_with_the_port_named(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A port another process listens on is one clear line, before any database work."""
+    monkeypatch.setenv("SHOPIFY_WEBHOOK_SECRET", "whsec")
+    monkeypatch.setenv("KLAVIYO_PRIVATE_API_KEY", "pk_secret_value_123")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'taken.db'}")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli.invoke(app, ["serve", "--host", "127.0.0.1", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "--port" in result.output
+    assert not (tmp_path / "taken.db").exists()
 
 
 SIM_START_SECONDS = 20

@@ -27,7 +27,7 @@ from shoprelay.web.app import create_app
 
 
 def serve(host: str, port: int, workers: int) -> None:
-    """`workers` receiving processes sharing one listening socket, and one that delivers and
+    """`workers` receiving processes, each listening on the port, and one that delivers and
     polls, under this one, which restarts nothing: if one stops, all stop."""
     config = settings()
     # Refuse a bad configuration before taking the port, with the variable named.
@@ -39,7 +39,7 @@ def serve(host: str, port: int, workers: int) -> None:
                 "DATABASE_URL: serve runs several processes, and an in-memory SQLite database "
                 "belongs to one; name a file (sqlite+aiosqlite:///shoprelay.db) or PostgreSQL"
             )
-    listener = Listener.bind(host, port)
+        listener = Listener.bind(host, port)
     # Migrate once, before the fork: processes migrating side by side would race for the schema.
     run(lambda: with_store(config, _schema_ready))
     # Delivery gets a process of its own: packing a 1,000-event request on a receiver's event
@@ -79,7 +79,14 @@ class Listener:
     def bind(cls, host: str, port: int) -> Listener:
         """Take the port, or fail here if anything holds it (a second shoprelay included)."""
         held = _socket(host)
-        held.bind((host, port))
+        try:
+            held.bind((host, port))
+        except OSError as exc:
+            held.close()
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror}; "
+                "stop what holds the port, or choose another with --port"
+            ) from None
         if not hasattr(socket, "SO_REUSEPORT"):
             held.listen(_BACKLOG)
             return cls(host, held.getsockname()[1], held)

@@ -105,11 +105,11 @@ def compile_enum(values: list[Any]) -> Check:
     """The `enum` keyword (type-strict, so True is not 1)."""
     allowed = tuple(values)
     # Spec enums hold strings: one set lookup for those, the slow comparison for the rest.
-    hashable = {(type(item), item) for item in allowed if isinstance(item, str | int | float)}
+    strings = frozenset(item for item in allowed if type(item) is str)
 
     def check(data: Any) -> bool:
         if type(data) is str:
-            return (str, data) in hashable
+            return data in strings
         return any(data == item and type(data) is type(item) for item in allowed)
 
     return check
