@@ -86,12 +86,16 @@ class KlaviyoProfile:
     def identified(self) -> bool:
         return bool(self.email or self.phone_number or self.external_id)
 
+    # An order's events share one profile: its attributes are built once, never mutated.
+    _attributes: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_attributes", self._build_attributes())
+
     def to_attributes(self) -> dict[str, Any]:
-        # An order's events share one profile: build its attributes once, never mutate them.
         return self._attributes
 
-    @functools.cached_property
-    def _attributes(self) -> dict[str, Any]:
+    def _build_attributes(self) -> dict[str, Any]:
         return _compact(
             {
                 "email": self.email,

@@ -128,6 +128,16 @@ class Store:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._writer_thread, in_thread)
 
+    async def run_autocommit(self, work: Callable[[Connection], T]) -> T:
+        """Run synchronous Core work outside a transaction: each statement commits by itself.
+
+        For reads followed by one write statement, this spares a BEGIN and a COMMIT round
+        trip; the one statement is atomic on its own. Never for work of several writes.
+        """
+        async with self.engine.connect() as raw:
+            conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
+            return await conn.run_sync(work)
+
     def _turn(self, urgent: bool) -> contextlib.AbstractAsyncContextManager[None]:
         if self._write_turns is None:
             return contextlib.nullcontext()

@@ -11,14 +11,13 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection
 
 from shoprelay.sources.shopify.topics import SOURCE, Plan, ResourceRef
 from shoprelay.store.database import Store
 from shoprelay.store.dialects import Dialect
-from shoprelay.store.outbox import new_rows
-from shoprelay.store.receipts import newer_state_upsert, state_keys, states_query
-from shoprelay.store.schema import dead_letters, outbox, webhook_receipts
+from shoprelay.store.receipts import state_keys, states_query
+from shoprelay.store.webhooks import ResourceVersion, WebhookWrite, WebhookWriter
 
 log = structlog.get_logger("shoprelay.shopify")
 
@@ -75,20 +74,6 @@ def _decide(delivery: Delivery, known: dict[tuple[str, str], tuple[str, dict[str
     return plan
 
 
-def _stored_receipts(
-    conn: Connection, query: Any, rows: Sequence[dict[str, Any]]
-) -> set[tuple[str, str]]:
-    """Which of these deliveries already have a receipt: one lookup per shop."""
-    ids_by_shop: dict[str, list[str]] = {}
-    for row in rows:
-        ids_by_shop.setdefault(row["shop"], []).append(row["webhook_id"])
-    stored: set[tuple[str, str]] = set()
-    for shop, ids in ids_by_shop.items():
-        found = conn.execute(query, {"shop": shop, "ids": ids}).scalars()
-        stored.update((shop, webhook_id) for webhook_id in found)
-    return stored
-
-
 POSTGRES_WRITERS = 2
 
 
@@ -112,20 +97,7 @@ class IngestWriter:
         # the other commits. More writers split a burst into smaller groups, each costing a
         # commit; measured, four instead of two acknowledged 10-25 % fewer webhooks a second.
         self._writers = 1 if store.dialect.single_writer else POSTGRES_WRITERS
-        # Built once: the dialect keeps what it derives from each statement.
-        self._receipts_insert = store.insert_ignore(webhook_receipts)
-        self._receipts_returning = self._receipts_insert.returning(
-            webhook_receipts.c.shop, webhook_receipts.c.webhook_id
-        )
-        self._receipts_lookup = store.dialect.each_by_key(
-            select(webhook_receipts.c.webhook_id).where(
-                webhook_receipts.c.shop == bindparam("shop")
-            ),
-            webhook_receipts.c.webhook_id,
-            "ids",
-        )
-        self._outbox_insert = store.insert_ignore(outbox)
-        self._states_upsert = newer_state_upsert(store)
+        self._webhooks = WebhookWriter(store)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -182,32 +154,27 @@ class IngestWriter:
             self._on_commit(lanes)
 
     async def commit(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
-        """Apply a group of deliveries in one transaction."""
+        """Apply a group of deliveries atomically."""
         now = self._clock()
-        return await self._store.run_in_transaction(
-            lambda conn: self._commit(conn, deliveries, now), urgent=True
-        )
+
+        def work(conn: Connection) -> list[Outcome]:
+            return self._commit(conn, deliveries, now)
+
+        if self._webhooks.one_statement:
+            # Reads, then the one atomic write: no transaction needed around them.
+            return await self._store.run_autocommit(work)
+        return await self._store.run_in_transaction(work, urgent=True)
 
     def _commit(
         self, conn: Connection, deliveries: Sequence[Delivery], now: float
     ) -> list[Outcome]:
         plans = self._decide_all(conn, deliveries)
-        fresh = self._record_receipts(conn, deliveries, plans, now)
-        outcomes = []
-        for delivery, plan in zip(deliveries, plans, strict=True):
-            if (delivery.shop, delivery.webhook_id) not in fresh:
-                outcomes.append(Outcome("duplicate"))
-                continue
-            fresh.discard((delivery.shop, delivery.webhook_id))
-            lanes = frozenset((item.account, item.kind) for item in plan.items)
-            outcomes.append(Outcome(plan.outcome, len(plan.items), plan.reason, lanes))
-        applied = [
-            (delivery, plan)
-            for delivery, plan, outcome in zip(deliveries, plans, outcomes, strict=True)
-            if outcome.outcome != "duplicate"
+        writes = [_write(delivery, plan) for delivery, plan in zip(deliveries, plans, strict=True)]
+        fresh = self._webhooks.write(conn, writes, now)
+        return [
+            _outcome(plan) if new else Outcome("duplicate")
+            for plan, new in zip(plans, fresh, strict=True)
         ]
-        self._apply(conn, applied, now)
-        return outcomes
 
     def _decide_all(self, conn: Connection, deliveries: Sequence[Delivery]) -> list[Plan]:
         by_shop: dict[str, list[Delivery]] = {}
@@ -219,82 +186,31 @@ class IngestWriter:
             known[shop] = _load_versions(conn, self._store.dialect, shop, refs)
         return [_decide(delivery, known[delivery.shop]) for delivery in deliveries]
 
-    def _record_receipts(
-        self,
-        conn: Connection,
-        deliveries: Sequence[Delivery],
-        plans: Sequence[Plan],
-        now: float,
-    ) -> set[tuple[str, str]]:
-        """Insert one receipt per delivery; the ones returned are new, the rest duplicates."""
-        rows: list[dict[str, Any]] = sorted(
-            (
-                {
-                    "shop": d.shop,
-                    "webhook_id": d.webhook_id,
-                    "topic": d.topic,
-                    "outcome": plan.outcome,
-                    "items": len(plan.items),
-                    "received_at": now,
-                }
-                for d, plan in zip(deliveries, plans, strict=True)
-            ),
-            key=lambda row: (row["shop"], row["webhook_id"]),
-        )
-        if not self._store.dialect.single_writer:
-            inserted = conn.execute(self._receipts_returning, rows).all()
-            return {(row.shop, row.webhook_id) for row in inserted}
-        # BEGIN IMMEDIATE made this the only writer: what is not stored yet is new. The lookup
-        # usually finds nothing, one step, where RETURNING steps (and retakes the GIL) per row.
-        stored = _stored_receipts(conn, self._receipts_lookup, rows)
-        self._store.dialect.insert_rows(conn, self._receipts_insert, rows)
-        return {(row["shop"], row["webhook_id"]) for row in rows} - stored
 
-    def _apply(
-        self, conn: Connection, applied: Sequence[tuple[Delivery, Plan]], now: float
-    ) -> None:
-        items = [item for _, plan in applied if plan.outcome == "processed" for item in plan.items]
-        if items:
-            self._store.dialect.insert_rows(conn, self._outbox_insert, new_rows(items, now))
-        self._write_states(conn, applied, now)
-        letters = [
-            {
-                "origin": "webhook",
-                "source": SOURCE,
-                "reason": plan.reason or "unprocessable",
-                "topic": delivery.topic,
-                "scope": delivery.shop,
-                "payload": delivery.raw_body,
-                "created_at": now,
-            }
-            for delivery, plan in applied
-            if plan.outcome == "unprocessable"
-        ]
-        if letters:
-            conn.execute(dead_letters.insert(), letters)
+def _outcome(plan: Plan) -> Outcome:
+    lanes = frozenset((item.account, item.kind) for item in plan.items)
+    return Outcome(plan.outcome, len(plan.items), plan.reason, lanes)
 
-    def _write_states(
-        self, conn: Connection, applied: Sequence[tuple[Delivery, Plan]], now: float
-    ) -> None:
-        newest: dict[tuple[str, str, str], dict[str, Any]] = {}
-        for delivery, plan in applied:
-            ref = plan.resource
-            if plan.outcome != "processed" or ref is None:
-                continue
-            key = (delivery.shop, ref.kind, ref.id)
-            if key in newest and newest[key]["version"] > ref.version:
-                continue
-            newest[key] = {
-                "source": SOURCE,
-                "scope": delivery.shop,
-                "kind": ref.kind,
-                "resource_id": ref.id,
-                "version": ref.version,
-                "state": orjson.dumps(plan.state).decode() if plan.state is not None else None,
-                "updated_at": now,
-            }
-        if not newest:
-            return
-        # Sorted by key, so concurrent writers lock rows in one order and never deadlock.
-        rows = [newest[key] for key in sorted(newest)]
-        self._store.dialect.insert_rows(conn, self._states_upsert, rows)
+
+def _write(delivery: Delivery, plan: Plan) -> WebhookWrite:
+    """What the delivery writes if it is new: a processed one its items and resource version,
+    an unprocessable one its raw bytes and the reason."""
+    processed = plan.outcome == "processed"
+    ref = plan.resource if processed else None
+    resource = None
+    if ref is not None:
+        state = orjson.dumps(plan.state).decode() if plan.state is not None else None
+        resource = ResourceVersion(ref.kind, ref.id, ref.version, state)
+    letter = None
+    if plan.outcome == "unprocessable":
+        letter = (plan.reason or "unprocessable", delivery.raw_body)
+    return WebhookWrite(
+        shop=delivery.shop,
+        webhook_id=delivery.webhook_id,
+        topic=delivery.topic,
+        outcome=plan.outcome,
+        source=SOURCE,
+        items=plan.items if processed else (),
+        resource=resource,
+        letter=letter,
+    )

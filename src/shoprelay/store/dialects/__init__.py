@@ -79,6 +79,11 @@ class Dialect(Protocol):
         """Make a claim's row selection safe against other workers."""
         ...
 
+    def webhooks_statement(self) -> Any | None:
+        """One statement that writes a group of webhooks (`store/webhooks.py` binds it), or
+        None where the writer, being the only one, runs a statement per table."""
+        ...
+
     async def warnings(self, conn: AsyncConnection) -> list[str]:
         """Database settings that will hurt shoprelay, each with what to do."""
         ...

@@ -161,6 +161,10 @@ class SQLiteDialect:
         # BEGIN IMMEDIATE already excludes every other writer.
         return query
 
+    def webhooks_statement(self) -> None:
+        # The only writer looks receipts up, then writes each table's multi-row VALUES.
+        return None
+
     async def warnings(self, conn: AsyncConnection) -> list[str]:
         return []
 
