@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench import databases, report
 from bench.load import closed_loop
-from bench.processes import Server, running
+from bench.processes import Server, running, steal_ticks
 from bench.report import Row
 from bench.stack import klaviyo_and_shoprelay, sim_post
 from bench.webhooks import order_webhooks
@@ -43,7 +43,10 @@ async def measure(
         await closed_loop(server.port, requests[: size.warmup], size.concurrency)
         server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
         sim_cpu = sim.cpu_seconds() if sim else 0.0
+        steal_before, ticks_before = steal_ticks()
         result = await closed_loop(server.port, measured, size.concurrency)
+    steal_after, ticks_after = steal_ticks()
+    stolen, ticks = steal_after - steal_before, ticks_after - ticks_before
     server_cpu, client_cpu = server.cpu_seconds() - server_cpu, time.process_time() - client_cpu
     sim_cpu = sim.cpu_seconds() - sim_cpu if sim else 0.0
     cpu_per_webhook = (server_cpu + client_cpu + sim_cpu) / len(measured)
@@ -56,6 +59,7 @@ async def measure(
         "server_cpu_pct": round(100 * server_cpu / result.elapsed),
         "client_cpu_pct": round(100 * client_cpu / result.elapsed),
         "sim_cpu_pct": round(100 * sim_cpu / result.elapsed),
+        "steal_pct": round(100 * stolen / ticks, 1) if ticks else 0.0,
         "cpu_us_per_webhook": round(1e6 * cpu_per_webhook),
         "cpu_cap_per_s": round((os.cpu_count() or 1) / cpu_per_webhook),
         "peak_rss_mib": round(server.peak_rss_mib(), 1),
@@ -112,6 +116,7 @@ async def run(backends: Sequence[str], size: IngestSize, work: Path) -> list[Row
         f"target: >= {TARGET_PER_SECOND:,} signed order webhooks/s, p99 < {TARGET_P99_MS:.0f} ms",
         "vs_bare: acknowledged/s relative to the bare endpoint, same run, same load",
         "cpu_pct: 100 = one core; client, server and Klaviyo simulator share the machine's cores",
+        "steal_pct: of the machine's CPU time meanwhile, the share its hypervisor gave to others",
         "cpu_us_per_webhook: CPU of all three per acknowledged webhook (PostgreSQL's own not "
         "counted); cpu_cap_per_s: the rate at which that would fill every core",
         "shoprelay runs its dispatcher meanwhile, delivering to the simulator (also on this host)",

@@ -67,6 +67,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def steal_ticks() -> tuple[int, int]:
+    """The machine's CPU ticks stolen by its hypervisor so far, and all its ticks (/proc/stat)."""
+    try:
+        fields = [
+            int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        ]
+    except (OSError, ValueError):
+        return (0, 0)
+    # user nice system idle iowait irq softirq steal (guest time is already in user)
+    return (fields[7] if len(fields) > 7 else 0, sum(fields[:8]))
+
+
 def children(pid: int) -> list[int]:
     """Direct children of `pid`, from /proc."""
     found = []
