@@ -176,40 +176,42 @@ def _statement_parameters(writes: Sequence[WebhookWrite], now: float) -> dict[st
     carrying its delivery's (shop, webhook_id): the statement keeps only new deliveries'."""
     receipts = [_receipt(write, now) for write in writes]
     items = [
-        (write.shop, write.webhook_id, row)
+        {"shop": write.shop, "webhook": write.webhook_id, **row}
         for write in writes
         for row in new_rows(write.items, now)
     ]
-    resources = [(write, write.resource) for write in writes if write.resource is not None]
+    states = [
+        {
+            "shop": write.shop,
+            "webhook": write.webhook_id,
+            "source": write.source,
+            "kind": resource.kind,
+            "resource_id": resource.resource_id,
+            "version": resource.version,
+            "state": resource.state,
+        }
+        for write in writes
+        if (resource := write.resource) is not None
+    ]
     letters = [
-        (write.shop, write.webhook_id, _letter(write, now)) for write in writes if write.letter
+        {"shop": write.shop, "webhook": write.webhook_id, **_letter(write, now)}
+        for write in writes
+        if write.letter
     ]
     return {
         "now": now,
-        "receipt_shop": [row["shop"] for row in receipts],
-        "receipt_id": [row["webhook_id"] for row in receipts],
-        "receipt_topic": [row["topic"] for row in receipts],
-        "receipt_outcome": [row["outcome"] for row in receipts],
-        "receipt_items": [row["items"] for row in receipts],
-        "item_shop": [shop for shop, _, _ in items],
-        "item_webhook": [webhook for _, webhook, _ in items],
-        "item_account": [row["account"] for _, _, row in items],
-        "item_kind": [row["kind"] for _, _, row in items],
-        "item_key": [row["dedup_key"] for _, _, row in items],
-        "item_body": [row["body"] for _, _, row in items],
-        "item_ordering": [row["ordering_key"] for _, _, row in items],
-        "item_source": [row["source"] for _, _, row in items],
-        "state_shop": [write.shop for write, _ in resources],
-        "state_webhook": [write.webhook_id for write, _ in resources],
-        "state_source": [write.source for write, _ in resources],
-        "state_kind": [resource.kind for _, resource in resources],
-        "state_id": [resource.resource_id for _, resource in resources],
-        "state_version": [resource.version for _, resource in resources],
-        "state_value": [resource.state for _, resource in resources],
-        "letter_shop": [shop for shop, _, _ in letters],
-        "letter_webhook": [webhook for _, webhook, _ in letters],
-        "letter_source": [row["source"] for _, _, row in letters],
-        "letter_reason": [row["reason"] for _, _, row in letters],
-        "letter_topic": [row["topic"] for _, _, row in letters],
-        "letter_payload": [row["payload"] for _, _, row in letters],
-    }
+        **_columns("receipt", receipts, shop="shop", id="webhook_id", topic="topic",
+                   outcome="outcome", items="items"),
+        **_columns("item", items, shop="shop", webhook="webhook", account="account",
+                   kind="kind", key="dedup_key", body="body", ordering="ordering_key",
+                   source="source"),
+        **_columns("state", states, shop="shop", webhook="webhook", source="source",
+                   kind="kind", id="resource_id", version="version", value="state"),
+        **_columns("letter", letters, shop="shop", webhook="webhook", source="source",
+                   reason="reason", topic="topic", payload="payload"),
+    }  # fmt: skip
+
+
+def _columns(table: str, rows: Sequence[dict[str, Any]], **fields: str) -> dict[str, list[Any]]:
+    """`{table}_{parameter}`: the array of each row's `fields[parameter]`."""
+    return {f"{table}_{name}": [row[key] for row in rows] for name, key in fields.items()}

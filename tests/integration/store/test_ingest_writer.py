@@ -14,7 +14,7 @@ from shoprelay.mapping.shopify_fields import ShopifyMetrics
 from shoprelay.sim.shopify import encode, headers
 from shoprelay.sim.shopify_orders import fake_order
 from shoprelay.sim.shopify_payloads import START, fake_customer
-from shoprelay.sources.shopify.ingest import Delivery, IngestWriter
+from shoprelay.sources.shopify.ingest import Delivery, IngestWriter, Outcome
 from shoprelay.sources.shopify.receive import Receiver
 from shoprelay.sources.shopify.topics import Plan
 from shoprelay.store.database import Store
@@ -77,16 +77,23 @@ async def test_a_group_with_duplicates_commits_each_delivery_once(store: Store) 
     assert items == sum(o.items for o in first + second)
 
 
-def captured_statements() -> tuple[list[tuple[str, bool]], object]:
-    """Every statement any engine sends from now on (whitespace folded, and whether it was an
-    executemany), and the listener to remove."""
+async def commit_capturing(
+    writer: IngestWriter, deliveries: list[Delivery]
+) -> tuple[list[Outcome], list[tuple[str, bool]]]:
+    """Commit one group; its outcomes, and every statement sent meanwhile (whitespace folded,
+    and whether it was an executemany)."""
     statements: list[tuple[str, bool]] = []
 
     def record(_c: object, _cur: object, sql: str, _p: object, _ctx: object, many: bool) -> None:
         statements.append((" ".join(sql.split()), many))
 
     event.listen(Engine, "before_cursor_execute", record)
-    return statements, record
+    try:
+        outcomes = await writer.commit(deliveries)
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert {o.outcome for o in outcomes} == {"processed"}
+    return outcomes, statements
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -94,13 +101,7 @@ async def test_sqlite_group_commit_runs_one_insert_per_table(store: Store) -> No
     """Whatever the group's size. An executemany or a RETURNING steps once per row, and each
     step waits to retake the GIL from a busy event loop while SQLite's write lock is held."""
     writer = IngestWriter(store)
-    orders = new_orders(writer, seed=6, count=60)
-    statements, listener = captured_statements()
-    try:
-        outcomes = await writer.commit(orders)
-    finally:
-        event.remove(Engine, "before_cursor_execute", listener)
-    assert {o.outcome for o in outcomes} == {"processed"}
+    _, statements = await commit_capturing(writer, new_orders(writer, seed=6, count=60))
     inserts = [sql for sql, many in statements if sql.startswith("INSERT")]
     assert sorted(sql.split()[2] for sql in inserts) == [
         "outbox",
@@ -116,13 +117,7 @@ async def test_postgresql_group_commit_is_one_lookup_and_one_write(store: Store)
     """Whatever the group's size: the write is one statement, atomic on its own, where a
     statement per table took four beside the lookup."""
     writer = IngestWriter(store)
-    orders = new_orders(writer, seed=8, count=60)
-    statements, listener = captured_statements()
-    try:
-        outcomes = await writer.commit(orders)
-    finally:
-        event.remove(Engine, "before_cursor_execute", listener)
-    assert {o.outcome for o in outcomes} == {"processed"}
+    _, statements = await commit_capturing(writer, new_orders(writer, seed=8, count=60))
     assert len(statements) == 2
     lookup, write = (sql for sql, _ in statements)
     assert lookup.startswith("SELECT")
