@@ -131,6 +131,45 @@ async def test_unverified_webhook_is_refused_and_not_stored(
     assert status["outbox"]["pending"] == 0
 
 
+# A fault the store raises for every receipt it is asked to insert, on either dialect.
+REFUSE_RECEIPTS = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_receipts BEFORE INSERT ON webhook_receipts "
+        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$",
+        "CREATE TRIGGER refuse_receipts BEFORE INSERT ON webhook_receipts "
+        "FOR EACH ROW EXECUTE FUNCTION refuse()",
+    ],
+}
+
+
+async def test_a_webhook_the_store_cannot_take_is_answered_503_and_taken_when_resent(
+    relay: RunningService, client: httpx.AsyncClient
+) -> None:
+    """Not acknowledged, so Shopify sends it again; the next delivery is processed once."""
+    order = sample("orders-create.json")
+    async with relay.store.transaction() as conn:
+        for statement in REFUSE_RECEIPTS[relay.store.backend]:
+            await conn.exec_driver_sql(statement)
+    refused = await send(client, relay, "orders/create", order, webhook_id="refused-1")
+    async with relay.store.transaction() as conn:
+        await conn.exec_driver_sql(
+            "DROP TRIGGER refuse_receipts ON webhook_receipts"
+            if relay.store.backend == "postgresql"
+            else "DROP TRIGGER refuse_receipts"
+        )
+    assert refused.status_code == 503
+    assert "send it again" in refused.json()["error"]
+    status = await relay.service.status()
+    assert sum(status["webhooks"].values()) == 0
+    resent = await send(client, relay, "orders/create", order, webhook_id="refused-1")
+    assert resent.status_code == 200
+    assert resent.json()["outcome"] == "processed"
+
+
 async def test_oversized_body_is_refused(relay: RunningService, client: httpx.AsyncClient) -> None:
     """A body over the limit gets 413 before it is read whole."""
     body = b"{" + b" " * (relay.service.settings.SHOPIFY_MAX_BODY_BYTES + 10) + b"}"
