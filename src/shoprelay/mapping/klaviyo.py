@@ -23,7 +23,7 @@ def check_metric_names(metrics: Any) -> None:
 
 def unique_id(*parts: object) -> str:
     """A deterministic event id from its source parts, so a resend is deduplicated by Klaviyo."""
-    return ":".join(str(part) for part in parts)
+    return ":".join(map(str, parts))
 
 
 def _compact(values: dict[str, Any]) -> dict[str, Any]:

@@ -138,7 +138,8 @@ def _read_order(order: dict[str, Any], shop: str) -> _Order:
         total=total,
         currency=currency,
         lines=lines,
-        properties=known(properties),
+        # Bounded once here, not again for each event of the order that carries them.
+        properties=bounded(known(properties)),
     )
 
 
@@ -148,7 +149,7 @@ def _order_event(
     return KlaviyoEvent(
         metric=metric,
         profile=order.profile,
-        properties=bounded(order.properties | known(extra)),
+        properties=order.properties | bounded(known(extra)),
         time=time,
         # One id for Placed, Fulfilled and Cancelled: Klaviyo dedups per metric, not across.
         unique_id=unique_id("shopify", shop, "order", order.id),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -44,10 +45,13 @@ def known(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
+_WHITESPACE = re.compile(r"\s")
+
+
 def email_address(raw: object) -> str | None:
     """`raw` if it looks like an email address Klaviyo would accept, else None."""
     email = text(raw)
-    if email is None or any(char.isspace() for char in email):
+    if email is None or _WHITESPACE.search(email):
         return None
     local, _, domain = email.rpartition("@")
     return email if local and "." in domain.strip(".") else None
