@@ -14,6 +14,9 @@ SENSITIVE_KEYS = frozenset(
     {"api_key", "secret", "authorization", "password", "token", "payload", "body", "email"}
 )
 _KEY_PATTERN = re.compile(r"(pk_[A-Za-z0-9]{6,}|shpat_[A-Za-z0-9]{6,}|Klaviyo-API-Key \S+)")
+# PostgreSQL's error details quote the row or key a statement failed on: an outbox body, a raw
+# webhook, an email. hide_parameters keeps the statement's values out, not these.
+_ROW_PATTERN = re.compile(r"(Failing row contains|Key \(|DETAIL:  Key)[^\n]*")
 
 
 def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -22,7 +25,9 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
         if key.lower() in SENSITIVE_KEYS:
             event_dict[key] = "[redacted]"
         elif isinstance(value, str):
-            event_dict[key] = _KEY_PATTERN.sub("[redacted]", value)
+            event_dict[key] = _KEY_PATTERN.sub(
+                "[redacted]", _ROW_PATTERN.sub(r"\1 [redacted]", value)
+            )
     return event_dict
 
 

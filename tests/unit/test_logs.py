@@ -25,6 +25,20 @@ def test_key_shaped_strings_are_masked_anywhere() -> None:
     assert "pk_abcdef123456" not in event["event"]
 
 
+def test_rows_quoted_by_database_errors_are_masked() -> None:
+    """PostgreSQL's DETAIL quotes the failing row or key, which hold customers' data."""
+    exception = (
+        'IntegrityError: null value in column "account" violates not-null constraint\n'
+        'DETAIL:  Failing row contains (7, null, event, {"email":"jane@example.com"}).\n'
+        "DETAIL:  Key (dedup_key)=(event:jane@example.com#ab) already exists.\n"
+        "[SQL: INSERT INTO outbox ...]"
+    )
+    event = redact(None, "warning", {"event": "ingest.group_failed", "exception": exception})
+    assert "jane@example.com" not in event["exception"]
+    assert "violates not-null constraint" in event["exception"]
+    assert "[SQL: INSERT INTO outbox ...]" in event["exception"]
+
+
 def _fail_with_a_customer_in_scope() -> None:
     customer_email = "jane.doe@example.com"
     raise RuntimeError(f"could not map the order of {len(customer_email)} characters")

@@ -17,10 +17,9 @@ def event_item(event: KlaviyoEvent, source: str) -> NewItem:
 def _item(
     kind: str, key: str, body: dict[str, Any], source: str, ordering_key: str | None = None
 ) -> NewItem:
-    item = NewItem(kind, key, body, source, ordering_key=ordering_key)
-    # Encode now, before any transaction: a body JSON cannot carry fails its own webhook only.
-    _ = item.encoded
-    return item
+    # NewItem encodes its body at construction, before any transaction: a body JSON cannot
+    # carry fails its own webhook only.
+    return NewItem(kind, key, body, source, ordering_key=ordering_key)
 
 
 def profile_item(profile: KlaviyoProfile, source: str, identity: str, version: str) -> NewItem:

@@ -37,7 +37,7 @@ class ClientGone(Exception):
 
 async def _read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
     """Read at most `limit` bytes; a larger body is refused before it fills memory."""
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
@@ -72,9 +72,11 @@ async def _answer(send: Send, status: int, document: dict[str, str]) -> None:
 def shopify_endpoint(receiver: Receiver, max_body_bytes: int) -> ASGIApp:
     async def receive_shopify(scope: Scope, receive: Receive, send: Send) -> None:
         with ACK_SECONDS.time():
-            # The server gives header names in lower case; a repeated header keeps its last.
+            # The server gives header names in lower case; a repeated header keeps its first,
+            # as Starlette's headers do.
             headers = {
-                name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
+                name.decode("latin-1"): value.decode("latin-1")
+                for name, value in reversed(scope["headers"])
             }
             try:
                 body = await _read_body(receive, headers.get("content-length"), max_body_bytes)
@@ -88,7 +90,8 @@ def shopify_endpoint(receiver: Receiver, max_body_bytes: int) -> ASGIApp:
             try:
                 received = await receiver.receive(headers, body)
             except Exception:
-                # Nothing is acknowledged, so nothing is lost; no payload in the log line.
+                # Nothing is acknowledged, so nothing is lost. The traceback goes through the
+                # redaction processor, which masks the rows database errors quote.
                 log.warning(
                     "webhook not stored", shop=headers.get("x-shopify-shop-domain"), exc_info=True
                 )

@@ -104,8 +104,11 @@ class PostgreSQLDialect:
 # A group commit of webhooks in one statement over column arrays (store/webhooks.py binds
 # them): the receipts that are new decide which items, states and dead letters are written.
 # One statement commits atomically by itself, so the writer needs no BEGIN and COMMIT round
-# trips, and PostgreSQL runs one execution per table instead of one per row. The CTEs that
-# are not read run in the order written, each sorted: concurrent groups lock rows in one order.
+# trips, and PostgreSQL runs one execution per table instead of one per row. Each CTE's rows
+# are sorted, and every copy of the statement runs its CTEs in one order (PostgreSQL 15 runs
+# the unread ones last to first; its docs promise no order), so concurrent groups lock rows in
+# one order. A deadlock with an older release's transaction, in a rolling upgrade, aborts one
+# group, which the writer retries one delivery at a time: nothing acknowledged is lost.
 _WEBHOOKS = text(
     """
 WITH fresh AS (
