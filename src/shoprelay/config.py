@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     DELIVERY_BACKOFF_CAP_SECONDS: float = Field(default=600.0, gt=0)
     DELIVERY_LEASE_SECONDS: float = Field(default=60.0, gt=0)
     DELIVERY_AUTH_PROBE_SECONDS: float = Field(default=60.0, gt=0)
+    # Days a delivered item keeps its body (a customer's data); its dedup key stays. 0: forever.
+    OUTBOX_RETENTION_DAYS: float = Field(default=30.0, ge=0)
 
     METRIC_PLACED_ORDER: str = "Placed Order"
     METRIC_ORDERED_PRODUCT: str = "Ordered Product"

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,9 +21,11 @@ from shoprelay.errors import ConfigError
 from shoprelay.mapping.shopify_fields import ShopifyMetrics
 from shoprelay.sources.shopify.ingest import IngestWriter
 from shoprelay.sources.shopify.receive import Receiver
+from shoprelay.store import retention
 from shoprelay.store.database import Store
 
 log = structlog.get_logger("shoprelay.service")
+RETENTION_PASS_SECONDS = 600.0
 
 
 def require(settings: Settings, *names: str) -> None:
@@ -99,6 +102,9 @@ class Service:
 
     def _start_background(self) -> None:
         self._tasks.append(asyncio.create_task(self.dispatcher.run(self._stop), name="delivery"))
+        if self.settings.OUTBOX_RETENTION_DAYS > 0:
+            retention = self._clear_old_bodies(self.settings.OUTBOX_RETENTION_DAYS * 86_400)
+            self._tasks.append(asyncio.create_task(retention, name="retention"))
         if self.settings.shipstation_enabled:
             from shoprelay.sources.shipstation.poll import run_scheduler
 
@@ -107,6 +113,23 @@ class Service:
                     run_scheduler(self.store, self.settings, self._stop), name="shipstation"
                 )
             )
+
+    async def _clear_old_bodies(self, keep_seconds: float) -> None:
+        """Clear delivered items' bodies past the retention window, now and then every 10 min."""
+        while not self._stop.is_set():
+            now = time.time()
+            try:
+                cleared = await retention.clear_old_bodies(
+                    self.store, before=now - keep_seconds, now=now
+                )
+            except Exception:
+                # Only the clearing waits: delivery goes on, and the next pass picks up here.
+                log.warning("retention.pass_failed", exc_info=True)
+            else:
+                if cleared:
+                    log.info("retention.bodies_cleared", items=cleared)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=RETENTION_PASS_SECONDS)
 
     async def stop(self) -> None:
         self._stop.set()
