@@ -25,6 +25,7 @@ from tests.support.harness import (
 
 from shoprelay.sim import shopify as sender
 from shoprelay.store import deadletters
+from shoprelay.web.webhooks import WEBHOOK_PATH, shopify_endpoint
 
 SHOP = "demo-shop.myshopify.com"
 SAMPLES = Path(__file__).parents[1] / "fixtures" / "shopify"
@@ -168,6 +169,37 @@ async def test_a_webhook_the_store_cannot_take_is_answered_503_and_taken_when_re
     resent = await send(client, relay, "orders/create", order, webhook_id="refused-1")
     assert resent.status_code == 200
     assert resent.json()["outcome"] == "processed"
+
+
+async def test_a_sender_gone_before_the_body_ends_gets_no_answer_and_nothing_is_stored(
+    relay: RunningService,
+) -> None:
+    """Half a signed body, then the connection drops: nothing to verify, nothing stored."""
+    body = sender.encode(sample("orders-create.json"))
+    headers = sender.headers("orders/create", body, WEBHOOK_SECRET.encode(), SHOP)
+    messages = [
+        {"type": "http.request", "body": body[:100], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    endpoint = shopify_endpoint(relay.service.receiver, 1_000_000)
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": WEBHOOK_PATH,
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    await endpoint(scope, receive, send)
+    assert sent == []
+    status = await relay.service.status()
+    assert sum(status["webhooks"].values()) == 0
 
 
 async def test_oversized_body_is_refused(relay: RunningService, client: httpx.AsyncClient) -> None:
