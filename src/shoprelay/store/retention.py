@@ -27,12 +27,15 @@ SETTLED = (Status.DELIVERED, Status.SUPERSEDED)
 
 async def clear_old_bodies(store: Store, *, before: float, now: float) -> int:
     """Clear the bodies of delivered and superseded items queued before `before`, in id
-    order from where the last pass stopped; how many were cleared.
+    order from where the last pass stopped, a dialect's step of rows per transaction; how
+    many were cleared.
 
     Ids grow with queueing time, so a pass reads each old row once, a batch at a time, and
     never the whole table. An item still undelivered when the pass goes by it (an account
     paused for weeks) keeps its body.
     """
+    # On SQLite each step holds the one write lock that webhooks wait for: keep steps small.
+    step = min(BATCH, store.dialect.rows_per_write or BATCH)
     cleared = 0
     while True:
         async with store.read() as conn:
@@ -42,7 +45,7 @@ async def clear_old_bodies(store: Store, *, before: float, now: float) -> int:
                     select(outbox.c.id, outbox.c.created_at)
                     .where(outbox.c.id > after)
                     .order_by(outbox.c.id)
-                    .limit(BATCH)
+                    .limit(step)
                 )
             ).all()
         old = _leading_old([(row.id, row.created_at) for row in rows], before)
@@ -50,7 +53,7 @@ async def clear_old_bodies(store: Store, *, before: float, now: float) -> int:
             return cleared
         clear = functools.partial(_clear, store, ids=old, now=now)
         cleared += await store.run_in_transaction(clear, durable=False)
-        if len(old) < BATCH:
+        if len(old) < step:
             return cleared
 
 
