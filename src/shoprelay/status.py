@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from shoprelay.store import deadletters, outbox, pauses, receipts
+from shoprelay.store import deadletters, outbox, pauses, receipts, retention
 from shoprelay.store.database import Store
 
 STATUS_VERSION = 1
@@ -19,6 +19,7 @@ async def collect(
     async with store.read() as conn:
         counts = await outbox.counts(conn)
         oldest = await outbox.oldest_pending(conn)
+        cleared = await retention.cleared_through(conn)
         active = await pauses.active_pauses(conn, now)
         errors = await pauses.last_errors(conn)
         open_letters = await deadletters.count_open(conn)
@@ -29,7 +30,11 @@ async def collect(
         "version": STATUS_VERSION,
         "generated_at": now,
         "database": {"backend": store.backend, "warnings": warnings},
-        "outbox": counts | {"oldest_pending_age_seconds": None if oldest is None else now - oldest},
+        "outbox": counts
+        | {
+            "oldest_pending_age_seconds": None if oldest is None else now - oldest,
+            "bodies_cleared_through": cleared,
+        },
         "delivery": {
             "paused": bool(active),
             "pauses": [pause.as_json() for pause in active],

@@ -39,6 +39,8 @@ def _print(document: dict[str, Any]) -> None:
     for outcome, n in document["webhooks"].items():
         table.add_row(f"webhooks {outcome}", str(n))
     console.print(table)
+    if (cleared := document["outbox"].get("bodies_cleared_through")) is not None:
+        console.print(f"delivered items queued up to {show_time(cleared)} hold no body")
     for warning in document["database"]["warnings"]:
         console.print(f"[bold yellow]WARNING[/bold yellow] {warning}")
     delivery = document["delivery"]

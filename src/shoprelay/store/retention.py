@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import orjson
 from sqlalchemy import Connection, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoprelay.store.database import Store
 from shoprelay.store.outbox import Status
@@ -55,6 +56,17 @@ async def clear_old_bodies(store: Store, *, before: float, now: float) -> int:
         cleared += await store.run_in_transaction(clear, durable=False)
         if len(old) < step:
             return cleared
+
+
+async def cleared_through(conn: AsyncConnection) -> float | None:
+    """When the last item the passes have gone by was queued (None before the first pass):
+    delivered items queued up to then hold no body."""
+    position = await get_cursor(conn, CURSOR)
+    if position is None:
+        return None
+    query = select(outbox.c.created_at).where(outbox.c.id == int(position["after_id"]))
+    value = (await conn.execute(query)).scalar()
+    return None if value is None else float(value)
 
 
 def _leading_old(rows: Sequence[tuple[int, float]], before: float) -> list[int]:

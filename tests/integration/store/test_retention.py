@@ -13,7 +13,13 @@ from shoprelay.store import outbox as queue
 from shoprelay.store.database import Store
 from shoprelay.store.outbox import NewItem, Status
 from shoprelay.store.receipts import get_cursor
-from shoprelay.store.retention import BATCH, CLEARED_BODY, CURSOR, clear_old_bodies
+from shoprelay.store.retention import (
+    BATCH,
+    CLEARED_BODY,
+    CURSOR,
+    clear_old_bodies,
+    cleared_through,
+)
 from shoprelay.store.schema import outbox
 
 DAY = 86_400.0
@@ -94,10 +100,13 @@ async def test_a_pass_goes_batch_by_batch_and_the_next_starts_where_it_stopped(
     ]
     async with store.transaction() as conn:
         await conn.execute(outbox.insert(), rows)
+    async with store.read() as conn:
+        assert await cleared_through(conn) is None
     assert await clear_old_bodies(store, before=NOW - 30 * DAY, now=NOW) == len(rows)
     async with store.read() as conn:
         last_id = (await conn.execute(select(func.max(outbox.c.id)))).scalar()
         assert await get_cursor(conn, CURSOR) == {"after_id": last_id}
+        assert await cleared_through(conn) == rows[-1]["created_at"]
     assert await clear_old_bodies(store, before=NOW - 30 * DAY, now=NOW) == 0
     await put(store, "later", Status.DELIVERED, old + len(rows))
     assert await clear_old_bodies(store, before=NOW - 30 * DAY, now=NOW) == 1
@@ -111,11 +120,12 @@ async def test_a_pass_goes_batch_by_batch_and_the_next_starts_where_it_stopped(
 async def test_the_delivering_service_clears_old_bodies_and_a_window_of_0_keeps_them(
     database_url: str,
 ) -> None:
-    """`serve`'s delivery process runs the pass at start; OUTBOX_RETENTION_DAYS=0 turns it
-    off."""
+    """`serve`'s delivery process runs the pass at start, and `status` says how far it got;
+    OUTBOX_RETENTION_DAYS=0 turns it off."""
     store = await Store.open(database_url)
     try:
-        await put(store, "ancient", Status.DELIVERED, time.time() - 400 * DAY)
+        ancient = time.time() - 400 * DAY
+        await put(store, "ancient", Status.DELIVERED, ancient)
         for days, expected in ((0, False), (30, True)):
             settings = service_settings(
                 database_url, "http://127.0.0.1:9", OUTBOX_RETENTION_DAYS=days
@@ -125,6 +135,8 @@ async def test_the_delivering_service_clears_old_bodies_and_a_window_of_0_keeps_
             try:
                 if expected:
                     await eventually(lambda: _cleared(store, "ancient"))
+                    document = await service.status()
+                    assert document["outbox"]["bodies_cleared_through"] == ancient
                 else:
                     await asyncio.sleep(0.5)
                     assert not await _cleared(store, "ancient")
