@@ -8,17 +8,15 @@ until a person replays or purges them.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
-import orjson
-from sqlalchemy import Connection, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoprelay.store.database import Store
 from shoprelay.store.outbox import Status
-from shoprelay.store.receipts import get_cursor
-from shoprelay.store.schema import cursors, outbox
+from shoprelay.store.receipts import get_cursor, put_cursor
+from shoprelay.store.schema import outbox
 
 CLEARED_BODY = "{}"
 CURSOR = "outbox.retention"
@@ -52,8 +50,7 @@ async def clear_old_bodies(store: Store, *, before: float, now: float) -> int:
         old = _leading_old([(row.id, row.created_at) for row in rows], before)
         if not old:
             return cleared
-        clear = functools.partial(_clear, store, ids=old, now=now)
-        cleared += await store.run_in_transaction(clear, durable=False)
+        cleared += await _clear(store, old, now)
         if len(old) < step:
             return cleared
 
@@ -79,22 +76,17 @@ def _leading_old(rows: Sequence[tuple[int, float]], before: float) -> list[int]:
     return leading
 
 
-def _clear(store: Store, conn: Connection, *, ids: list[int], now: float) -> int:
+async def _clear(store: Store, ids: list[int], now: float) -> int:
     """Clear these rows' bodies where settled, and move the cursor past them, atomically."""
-    result = conn.execute(
-        update(outbox)
-        .where(
-            store.dialect.one_of(outbox.c.id, ids),
-            store.dialect.not_indexed(outbox.c.status).in_(SETTLED),
-            outbox.c.body != CLEARED_BODY,
+    async with store.transaction(durable=False) as conn:
+        result = await conn.execute(
+            update(outbox)
+            .where(
+                store.dialect.one_of(outbox.c.id, ids),
+                store.dialect.not_indexed(outbox.c.status).in_(SETTLED),
+                outbox.c.body != CLEARED_BODY,
+            )
+            .values(body=CLEARED_BODY)
         )
-        .values(body=CLEARED_BODY)
-    )
-    position = orjson.dumps({"after_id": max(ids)}).decode()
-    mark = store.dialect.insert(cursors).values(name=CURSOR, value=position, updated_at=now)
-    conn.execute(
-        mark.on_conflict_do_update(
-            index_elements=["name"], set_={"value": mark.excluded.value, "updated_at": now}
-        )
-    )
+        await put_cursor(store, conn, CURSOR, {"after_id": max(ids)}, now)
     return int(result.rowcount)
