@@ -128,6 +128,7 @@ class Dispatcher:
         )
         bulk = BulkDelivery(client, self.sender, pacer, self.recorder, polling)
         self.parts = (self.sender, bulk, self.recorder, self.board)
+        self.attempt_limits = outbox.AttemptLimits(config.max_attempts, config.max_age_seconds)
         self.lanes: dict[tuple[str, str], Lane] = {}
         self.next_probe: dict[str, float] = {}
         self._wakeup = asyncio.Event()
@@ -149,7 +150,7 @@ class Dispatcher:
         while not stop.is_set():
             try:
                 if self.clock() >= next_reclaim:
-                    await outbox.reclaim_expired(self.store, self.clock())
+                    await outbox.reclaim_expired(self.store, self.clock(), self.attempt_limits)
                     next_reclaim = self.clock() + self.config.lease_seconds / 4
                 await self._refresh_pauses()
                 await self._probe_paused_accounts()

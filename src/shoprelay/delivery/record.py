@@ -103,14 +103,14 @@ class Recorder:
         now = self.clock()
         spent = [item for item in items if self._exhausted(item, now)]
         if spent:
-            attempts = max(item.attempts + 1 for item in spent)
+            attempts = max(item.attempts for item in spent)
             failure = Failure(f"gave up after {attempts} attempts: {reason}")
             await self.dead_letter(spent, [failure] * len(spent))
             report_gave_up(items[0].account, tuple(i.id for i in spent), reason)
         by_attempt: dict[int, list[Item]] = {}
         for item in items:
             if item not in spent:
-                by_attempt.setdefault(item.attempts + 1, []).append(item)
+                by_attempt.setdefault(item.attempts, []).append(item)
         for attempt, waiting in by_attempt.items():
             wait = backoff.delay(
                 attempt,
@@ -122,8 +122,9 @@ class Recorder:
             await outbox.schedule_retry(self.store, waiting, available_at=now + wait, error=reason)
 
     def _exhausted(self, item: Item, now: float) -> bool:
+        """Out of attempts or time; `item.attempts` counts the claim being settled."""
         too_old = now - item.created_at >= self.policy.max_age_seconds
-        return item.attempts + 1 >= self.policy.max_attempts or too_old
+        return item.attempts >= self.policy.max_attempts or too_old
 
     async def dead_letter(self, items: Sequence[Item], failures: Sequence[Failure]) -> None:
         await outbox.dead_letter(self.store, items, failures, self.clock())

@@ -15,16 +15,24 @@ def event_item(event: KlaviyoEvent, source: str) -> NewItem:
 
 
 def _item(
-    kind: str, key: str, body: dict[str, Any], source: str, ordering_key: str | None = None
+    kind: str,
+    key: str,
+    body: dict[str, Any],
+    source: str,
+    ordering: tuple[str, str] | None = None,
 ) -> NewItem:
     # NewItem encodes its body at construction, before any transaction: a body JSON cannot
     # carry fails its own webhook only.
-    return NewItem(kind, key, body, source, ordering_key=ordering_key)
+    ordering_key, ordering_version = ordering or (None, None)
+    return NewItem(
+        kind, key, body, source, ordering_key=ordering_key, ordering_version=ordering_version
+    )
 
 
 def profile_item(profile: KlaviyoProfile, source: str, identity: str, version: str) -> NewItem:
     """One profile upsert per (identity, version): a redelivered update queues nothing."""
     digest = hashlib.sha256(f"{identity}\x00{version}".encode()).hexdigest()[:32]
-    # One customer's versions in order: a retried older one must not land after a newer one.
-    ordering = f"profile:{source}:{identity}"
+    # One customer's versions, newest last: an older one must not land after a newer one,
+    # whichever was committed first.
+    ordering = (f"profile:{source}:{identity}", version)
     return _item("profile", f"profile:{digest}", profile.to_attributes(), source, ordering)

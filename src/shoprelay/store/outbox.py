@@ -22,7 +22,7 @@ class Status(enum.StrEnum):
     IN_FLIGHT = "in_flight"
     DELIVERED = "delivered"
     DEAD_LETTERED = "dead_lettered"
-    SUPERSEDED = "superseded"  # a newer item with its ordering key was queued: never sent
+    SUPERSEDED = "superseded"  # a newer version with its ordering key exists: never sent
 
 
 TERMINAL_STATUSES = frozenset({Status.DELIVERED, Status.DEAD_LETTERED, Status.SUPERSEDED})
@@ -44,8 +44,10 @@ class NewItem:
     body: dict[str, Any]
     source: str
     account: str = DEFAULT_ACCOUNT
-    # Items sharing a key (one customer's profile versions) reach Klaviyo in queue order.
+    # Items sharing a key (one customer's profile versions) reach Klaviyo newest last, by
+    # `ordering_version` (the source's timestamp, a sortable string), then by queue order.
     ordering_key: str | None = None
+    ordering_version: str | None = None
     # `body` as JSON, encoded once at construction: a body JSON cannot carry fails there, and
     # a copy made with another body encodes its own. Not a cached_property: on Python 3.11
     # each first read takes a lock, a tenth of mapping an order.
@@ -66,6 +68,7 @@ class Item:
     created_at: float
     source: str
     lease: str | None = None  # the claim that holds it; outcomes apply only under this lease
+    last_error: str | None = None
 
 
 _ITEM_COLUMNS = (
@@ -78,6 +81,7 @@ _ITEM_COLUMNS = (
     outbox.c.created_at,
     outbox.c.source,
     outbox.c.lease_owner,
+    outbox.c.last_error,
 )
 
 
@@ -102,6 +106,7 @@ def _item(row: Any) -> Item:
         created_at=row.created_at,
         source=row.source,
         lease=row.lease_owner,
+        last_error=row.last_error,
     )
 
 
@@ -114,6 +119,7 @@ def new_rows(items: Sequence[NewItem], now: float) -> list[dict[str, Any]]:
             "dedup_key": item.dedup_key,
             "body": item.encoded,
             "ordering_key": item.ordering_key,
+            "ordering_version": item.ordering_version,
             "source": item.source,
             "status": Status.PENDING,
             "attempts": 0,
@@ -147,11 +153,18 @@ async def claim(
 ) -> list[Item]:
     """Lease up to `limit` ready items, oldest first; no other worker gets them.
 
-    With `at_least`, lease nothing unless that many are ready.
+    Each claim spends one of an item's attempts: an item whose sender dies, or hangs past
+    its lease, still runs out of attempts. Releasing it (a pause, a rate limit) gives the
+    attempt back. With `at_least`, lease nothing unless that many are ready.
     """
     lease = f"{owner}/{uuid.uuid4().hex[:12]}"
     until = now + lease_seconds
-    leased = update(outbox).values(status=Status.IN_FLIGHT, lease_owner=lease, lease_until=until)
+    leased = update(outbox).values(
+        status=Status.IN_FLIGHT,
+        lease_owner=lease,
+        lease_until=until,
+        attempts=outbox.c.attempts + 1,
+    )
 
     def enough_ready(conn: Connection) -> bool:
         enough = ready_query(account=account, kind=kind, now=now, limit=at_least)
@@ -165,6 +178,7 @@ async def claim(
         if kind not in ORDERED_KINDS:
             claimable = store.dialect.claimable(ready)
             return conn.execute(leased.where(outbox.c.id.in_(claimable))).rowcount
+        store.dialect.claim_one_at_a_time(conn, f"{account}/{kind}")
         while True:
             ids = conn.execute(store.dialect.claimable(ready)).scalars().all()
             if not ids:
@@ -228,47 +242,113 @@ def _same_key(other: Any) -> Any:
     return and_(outbox.c.ordering_key.is_not(None), other.c.ordering_key == outbox.c.ordering_key)
 
 
+def _newer(other: Any) -> Any:
+    """`other` is a later version than this row: by source version, then by queue order.
+
+    The version decides, not the commit order: concurrent writers may commit an older version
+    after a newer one. Items queued without a version sort below those with one.
+    """
+    mine, theirs = (
+        func.coalesce(outbox.c.ordering_version, ""),
+        func.coalesce(other.c.ordering_version, ""),
+    )
+    return or_(theirs > mine, and_(theirs == mine, other.c.id > outbox.c.id))
+
+
 def _ordering_rules(kind: str) -> list[Any]:
-    """An ordered item waits while an older item with its key is still in flight."""
+    """An ordered item waits while another item with its key is in flight: of two versions,
+    the one sent second must not race the first."""
     if kind not in ORDERED_KINDS:
         return []
-    older = outbox.alias("older")
-    in_flight_before = (
-        select(older.c.id)
-        .where(_same_key(older), older.c.id < outbox.c.id, older.c.status == Status.IN_FLIGHT)
-        .exists()
+    other = outbox.alias("other")
+    key_in_flight = (
+        select(other.c.id).where(_same_key(other), other.c.status == Status.IN_FLIGHT).exists()
     )
-    return [~in_flight_before]
+    return [~key_in_flight]
 
 
 def _supersede(store: Store, ids: Sequence[int]) -> Any:
-    """Of these pending items, those with a newer item of the same key are never sent.
+    """Of these pending items, those with a newer version of their key that is queued, in
+    flight, sent or itself superseded are never sent. A newer version that was dead-lettered
+    does not count: the older one is then the newest Klaviyo can take.
 
     Only the items about to be claimed are checked, so a claim costs the same whatever the
     backlog; an item also checked this way is the only one of its key in its claim.
     """
     newer = outbox.alias("newer")
-    newer_queued = select(newer.c.id).where(_same_key(newer), newer.c.id > outbox.c.id).exists()
+    newer_exists = (
+        select(newer.c.id)
+        .where(_same_key(newer), _newer(newer), newer.c.status != Status.DEAD_LETTERED)
+        .exists()
+    )
     return (
         update(outbox)
         .where(
             store.dialect.one_of(outbox.c.id, ids),
             store.dialect.not_indexed(outbox.c.status) == Status.PENDING,
             outbox.c.ordering_key.is_not(None),
-            newer_queued,
+            newer_exists,
         )
         .values(status=Status.SUPERSEDED, last_error="superseded by a newer version")
     )
 
 
-async def reclaim_expired(store: Store, now: float) -> int:
-    """Return items whose worker died (lease expired) to the queue; no attempt is spent."""
-    statement = (
-        update(outbox)
-        .where(outbox.c.status == Status.IN_FLIGHT, outbox.c.lease_until < now)
-        .values(status=Status.PENDING, lease_owner=None, lease_until=None, available_at=now)
+LEASE_EXPIRED = "its sender stopped or hung before recording an outcome (lease expired)"
+
+
+@dataclass(frozen=True)
+class AttemptLimits:
+    """How many attempts, and how long, an item gets before it is dead-lettered."""
+
+    max_attempts: int
+    max_age_seconds: float
+
+
+async def reclaim_expired(store: Store, now: float, limits: AttemptLimits) -> int:
+    """Take back items whose lease expired (their worker died or hung): their claim spent an
+    attempt, so those out of attempts or time are dead-lettered, the rest queued again."""
+    expired = and_(outbox.c.status == Status.IN_FLIGHT, outbox.c.lease_until < now)
+    spent = or_(
+        outbox.c.attempts >= limits.max_attempts,
+        outbox.c.created_at <= now - limits.max_age_seconds,
     )
-    return (await store.write(statement, durable=False)).rowcount
+    given_up = (
+        update(outbox)
+        .where(expired, spent)
+        .values(status=Status.DEAD_LETTERED, lease_owner=None, lease_until=None)
+        .returning(outbox.c.id, outbox.c.source, outbox.c.account, outbox.c.attempts)
+    )
+    requeued = (
+        update(outbox)
+        .where(expired)
+        .values(
+            status=Status.PENDING,
+            lease_owner=None,
+            lease_until=None,
+            available_at=now,
+            last_error=LEASE_EXPIRED,
+        )
+    )
+
+    def work(conn: Connection) -> int:
+        letters = [
+            {
+                "origin": "delivery",
+                "source": row.source,
+                "outbox_id": row.id,
+                "reason": f"gave up after {row.attempts} attempts: {LEASE_EXPIRED}",
+                "scope": row.account,
+                "created_at": now,
+            }
+            for row in conn.execute(given_up).all()
+        ]
+        if letters:
+            conn.execute(dead_letters.insert(), letters)
+        return len(letters) + conn.execute(requeued).rowcount
+
+    # Relaxed, dead letters included: a power loss that undoes this leaves the rows in flight
+    # under an expired lease, and the next pass takes them back again.
+    return await store.run_in_transaction(work, durable=False)
 
 
 def _step(store: Store, rows: int) -> int:
@@ -296,36 +376,30 @@ async def _settle(store: Store, items: Sequence[Item], **values: Any) -> None:
 
 
 async def mark_delivered(store: Store, items: Sequence[Item], now: float) -> None:
-    await _settle(
-        store,
-        items,
-        status=Status.DELIVERED,
-        delivered_at=now,
-        attempts=outbox.c.attempts + 1,
-        last_error=None,
-    )
+    await _settle(store, items, status=Status.DELIVERED, delivered_at=now, last_error=None)
 
 
 async def schedule_retry(
     store: Store, items: Sequence[Item], *, available_at: float, error: str
 ) -> None:
-    """Spend one attempt and put the items back in the queue for later."""
-    await _settle(
-        store,
-        items,
-        status=Status.PENDING,
-        attempts=outbox.c.attempts + 1,
-        available_at=available_at,
-        last_error=error,
-    )
+    """Put the items back in the queue for later; their claim spent the attempt."""
+    await _settle(store, items, status=Status.PENDING, available_at=available_at, last_error=error)
 
 
 async def release(
     store: Store, items: Sequence[Item], *, available_at: float, error: str | None = None
 ) -> None:
-    """Put items back without spending an attempt (paused account, rate limit)."""
+    """Put items back without spending an attempt (paused account, rate limit): the one
+    their claim took is given back."""
     noted = {} if error is None else {"last_error": error}
-    await _settle(store, items, status=Status.PENDING, available_at=available_at, **noted)
+    await _settle(
+        store,
+        items,
+        status=Status.PENDING,
+        available_at=available_at,
+        attempts=outbox.c.attempts - 1,
+        **noted,
+    )
 
 
 async def replace_body(store: Store, item: Item, body: dict[str, Any]) -> None:
@@ -359,12 +433,7 @@ def _dead_letter(
     moved = conn.execute(
         update(outbox)
         .where(_held(store, items))
-        .values(
-            status=Status.DEAD_LETTERED,
-            lease_owner=None,
-            lease_until=None,
-            attempts=outbox.c.attempts + 1,
-        )
+        .values(status=Status.DEAD_LETTERED, lease_owner=None, lease_until=None)
         .returning(outbox.c.id)
     )
     ours = {row.id for row in moved.all()}

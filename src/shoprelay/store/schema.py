@@ -40,7 +40,10 @@ outbox = Table(
     Column("lease_until", Float),
     Column("delivered_at", Float),
     Column("last_error", Text),
-    Column("ordering_key", String(200)),  # items with one key are delivered in queue order
+    # Items sharing a key (one customer's profile) reach Klaviyo newest last: of a key's items,
+    # the one with the highest (ordering_version, id) wins and no older one is sent after it.
+    Column("ordering_key", String(200)),
+    Column("ordering_version", String(64)),  # the source's version, a sortable UTC string
     UniqueConstraint("dedup_key", name="uq_outbox_dedup_key"),
 )
 # The claim's order, id included: without it PostgreSQL sorted a lane's whole backlog per claim.
@@ -54,6 +57,19 @@ Index(
 )
 Index("ix_outbox_lease", outbox.c.status, outbox.c.lease_until)
 Index("ix_outbox_ordering", outbox.c.ordering_key, outbox.c.id)
+# Settled items that still hold a body: retention's work, and open dead letters' items. An
+# item enters it once, when it settles, and leaves when its body is cleared, so claims and
+# retries never write it. store/retention.py repeats this text in its query: SQLite uses a
+# partial index only for a query with the same terms, and PostgreSQL's generic plans only
+# for constants, not bound values.
+SETTLED_WITH_BODY = "status NOT IN ('pending', 'in_flight') AND body <> '{}'"
+Index(
+    "ix_outbox_settled_bodies",
+    outbox.c.created_at,
+    outbox.c.id,
+    sqlite_where=text(SETTLED_WITH_BODY),
+    postgresql_where=text(SETTLED_WITH_BODY),
+)
 
 # What a person reads and replays: undeliverable items and unprocessable webhooks.
 dead_letters = Table(
@@ -74,6 +90,8 @@ dead_letters = Table(
     Column("replayed_at", Float),
 )
 Index("ix_dead_letters_open", dead_letters.c.replayed_at, dead_letters.c.created_at)
+# Whether an outbox item has an open dead letter: its body is kept while it has one.
+Index("ix_dead_letters_outbox", dead_letters.c.outbox_id)
 
 # One row per webhook delivery: deduplication on (shop, X-Shopify-Webhook-Id).
 webhook_receipts = Table(

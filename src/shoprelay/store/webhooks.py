@@ -204,7 +204,7 @@ def _statement_parameters(writes: Sequence[WebhookWrite], now: float) -> dict[st
                    outcome="outcome", items="items"),
         **_columns("item", items, shop="shop", webhook="webhook", account="account",
                    kind="kind", key="dedup_key", body="body", ordering="ordering_key",
-                   source="source"),
+                   version="ordering_version", source="source"),
         **_columns("state", states, shop="shop", webhook="webhook", source="source",
                    kind="kind", id="resource_id", version="version", value="state"),
         **_columns("letter", letters, shop="shop", webhook="webhook", source="source",

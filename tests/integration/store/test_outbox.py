@@ -77,18 +77,68 @@ async def test_concurrent_claims_partition_the_queue(store: Store) -> None:
     assert len(set(claimed)) == 200
 
 
-async def test_expired_lease_is_reclaimed_without_spending_an_attempt(store: Store) -> None:
-    """Items held by a worker that died go back to the queue when the lease expires."""
+LIMITS = outbox.AttemptLimits(max_attempts=3, max_age_seconds=10_000)
+
+
+async def test_an_expired_lease_is_reclaimed_with_its_attempt_spent(store: Store) -> None:
+    """Items held by a worker that died go back to the queue when the lease expires; the
+    claim that died counts, so the next claim is their second attempt."""
     await _enqueue(store, _items(2))
     await outbox.claim(
         store, account="default", kind="event", limit=2, owner="dead", now=100, lease_seconds=30
     )
-    assert await outbox.reclaim_expired(store, now=120) == 0
-    assert await outbox.reclaim_expired(store, now=131) == 2
+    assert await outbox.reclaim_expired(store, now=120, limits=LIMITS) == 0
+    assert await outbox.reclaim_expired(store, now=131, limits=LIMITS) == 2
     again = await outbox.claim(
         store, account="default", kind="event", limit=5, owner="b", now=131, lease_seconds=30
     )
-    assert [item.attempts for item in again] == [0, 0]
+    assert [item.attempts for item in again] == [2, 2]
+    assert {item.last_error for item in again} == {outbox.LEASE_EXPIRED}
+
+
+async def test_an_item_that_kills_its_sender_is_dead_lettered_after_its_attempts(
+    store: Store,
+) -> None:
+    """A poison item, whose every send ends the worker before an outcome, is reclaimed until
+    it runs out of attempts, then dead-lettered with the reason; it never loops forever."""
+    await _enqueue(store, _items(1))
+    now = 100.0
+    for _ in range(LIMITS.max_attempts):
+        claimed = await outbox.claim(
+            store, account="default", kind="event", limit=1, owner="w", now=now, lease_seconds=5
+        )
+        assert len(claimed) == 1
+        now += 10
+        assert await outbox.reclaim_expired(store, now=now, limits=LIMITS) == 1
+    counts = await _counts(store)
+    assert (counts["pending"], counts["in_flight"], counts["dead_lettered"]) == (0, 0, 1)
+    async with store.read() as conn:
+        (letter,) = await deadletters.list_open(conn)
+    assert letter.reason == f"gave up after 3 attempts: {outbox.LEASE_EXPIRED}"
+
+
+async def test_an_expired_lease_past_the_age_limit_is_dead_lettered(store: Store) -> None:
+    await _enqueue(store, _items(1), now=100)
+    await outbox.claim(
+        store, account="default", kind="event", limit=1, owner="w", now=100, lease_seconds=5
+    )
+    aged = outbox.AttemptLimits(max_attempts=8, max_age_seconds=50)
+    assert await outbox.reclaim_expired(store, now=160, limits=aged) == 1
+    assert (await _counts(store))["dead_lettered"] == 1
+
+
+async def test_a_release_gives_the_claims_attempt_back(store: Store) -> None:
+    """A pause or a rate limit is not an attempt: a released item keeps its count."""
+    await _enqueue(store, _items(1))
+    for _ in range(5):
+        claimed = await outbox.claim(
+            store, account="default", kind="event", limit=1, owner="w", now=100, lease_seconds=5
+        )
+        await outbox.release(store, claimed, available_at=100)
+    (item,) = await outbox.claim(
+        store, account="default", kind="event", limit=1, owner="w", now=100, lease_seconds=5
+    )
+    assert item.attempts == 1
 
 
 async def test_outcomes_move_items_between_states(store: Store) -> None:
@@ -110,7 +160,7 @@ async def test_outcomes_move_items_between_states(store: Store) -> None:
     retried = await outbox.claim(
         store, account="default", kind="event", limit=3, owner="w", now=200, lease_seconds=30
     )
-    assert [(item.id, item.attempts) for item in retried] == [(b.id, 1)]
+    assert [(item.id, item.attempts) for item in retried] == [(b.id, 2)]
     assert Status.DELIVERED in outbox.TERMINAL_STATUSES
 
 
@@ -120,7 +170,7 @@ async def test_a_late_answer_under_an_expired_lease_changes_nothing(store: Store
     (first,) = await outbox.claim(
         store, account="default", kind="event", limit=1, owner="w1", now=100, lease_seconds=5
     )
-    await outbox.reclaim_expired(store, now=106)
+    await outbox.reclaim_expired(store, now=106, limits=LIMITS)
     (second,) = await outbox.claim(
         store, account="default", kind="event", limit=1, owner="w2", now=106, lease_seconds=5
     )
@@ -296,8 +346,19 @@ async def test_a_full_batch_settles_where_sqlite_allows_999_parameters(tmp_path:
         event.remove(Engine, "connect", limit)
 
 
-def _profile(version: int, key: str = "profile:shopify:shop:customer:1") -> NewItem:
-    return NewItem("profile", f"p{key}:{version}", {"v": version}, "shopify", ordering_key=key)
+def _profile(
+    version: int, key: str = "profile:shopify:shop:customer:1", *, stamped: bool = False
+) -> NewItem:
+    """A profile version; `stamped` gives it its source version, as mapping does."""
+    stamp = f"2026-01-{version:02d}T00:00:00.000000Z" if stamped else None
+    return NewItem(
+        "profile",
+        f"p{key}:{version}",
+        {"v": version},
+        "shopify",
+        ordering_key=key,
+        ordering_version=stamp,
+    )
 
 
 async def _claim_profiles(store: Store, now: float = 100) -> list[Item]:
@@ -343,6 +404,58 @@ async def test_a_retried_older_version_never_lands_after_the_newer(store: Store)
     await _enqueue(store, [_profile(2)], now=101)
     claimed = await _claim_profiles(store, now=200)
     assert [item.body["v"] for item in claimed] == [2]
+
+
+async def test_a_version_committed_after_a_newer_one_is_never_sent(store: Store) -> None:
+    """Concurrent writers can commit an older version after a newer one: the source's version
+    decides, not the queue order."""
+    await _enqueue(store, [_profile(2, stamped=True)])
+    await _enqueue(store, [_profile(1, stamped=True)], now=101)
+    claimed = await _claim_profiles(store, now=102)
+    assert [item.body["v"] for item in claimed] == [2]
+    assert (await _counts(store))["superseded"] == 1
+
+
+async def test_an_older_version_arriving_after_the_newer_was_sent_is_never_sent(
+    store: Store,
+) -> None:
+    await _enqueue(store, [_profile(2, stamped=True)])
+    (newer,) = await _claim_profiles(store)
+    await _enqueue(store, [_profile(1, stamped=True)], now=101)
+    assert await _claim_profiles(store, now=102) == []  # waits: its key is in flight
+    await outbox.mark_delivered(store, [newer], now=103)
+    assert await _claim_profiles(store, now=104) == []
+    assert (await _counts(store))["superseded"] == 1
+
+
+async def test_an_older_version_is_sent_when_the_newer_was_dead_lettered(store: Store) -> None:
+    """Klaviyo refused the newer version: the older one is the newest it can take."""
+    await _enqueue(store, [_profile(2, stamped=True)])
+    (newer,) = await _claim_profiles(store)
+    await outbox.dead_letter(store, [newer], [Failure("400 invalid")], now=101)
+    await _enqueue(store, [_profile(1, stamped=True)], now=102)
+    assert [item.body["v"] for item in await _claim_profiles(store, now=103)] == [1]
+
+
+async def test_concurrent_claims_never_send_two_versions_of_a_key_at_once(store: Store) -> None:
+    """Workers claiming one ordered lane side by side, across 40 customers of two versions
+    each, committed older last: only newest versions are ever leased, one per key at a time."""
+    keys = [f"profile:shopify:shop:customer:{n}" for n in range(40)]
+    await _enqueue(store, [_profile(2, key, stamped=True) for key in keys])
+    await _enqueue(store, [_profile(1, key, stamped=True) for key in keys], now=101)
+
+    async def worker(name: str) -> list[Item]:
+        got: list[Item] = []
+        while batch := await outbox.claim(
+            store, account="default", kind="profile", limit=3, owner=name, now=102,
+            lease_seconds=30,
+        ):  # fmt: skip
+            got.extend(batch)
+        return got
+
+    results = await asyncio.gather(*(worker(f"w{i}") for i in range(6)))
+    leased = [item for result in results for item in result]
+    assert sorted(item.dedup_key for item in leased) == sorted(f"p{key}:2" for key in keys)
 
 
 async def test_lanes_are_the_account_and_kind_pairs_with_pending_items(store: Store) -> None:

@@ -81,7 +81,9 @@ async def test_only_delivery_bookkeeping_is_relaxed(store: Store) -> None:
         await outbox.mark_delivered(store, claimed[:1], now=101.0)
         await outbox.schedule_retry(store, claimed[1:2], available_at=100.0, error="503")
         await outbox.dead_letter(store, claimed[2:], [Failure("400 Bad Request")], now=102.0)
-        await outbox.reclaim_expired(store, now=300.0)
+        await outbox.reclaim_expired(
+            store, now=300.0, limits=outbox.AttemptLimits(max_attempts=8, max_age_seconds=1e6)
+        )
     enqueue, claim, extend, delivered, retry, letter, reclaim = seen
     assert [enqueue, letter] == ["durable"] * 2
     assert [claim, extend, delivered, retry, reclaim] == ["relaxed"] * 5

@@ -79,6 +79,11 @@ class Dialect(Protocol):
         """Make a claim's row selection safe against other workers."""
         ...
 
+    def claim_one_at_a_time(self, conn: Connection, lane: str) -> None:
+        """Make claims of `lane` in other transactions wait until this one ends, so each sees
+        what the one before it leased."""
+        ...
+
     def webhooks_statement(self) -> Any | None:
         """One statement that writes a group of webhooks (`store/webhooks.py` binds it), or
         None where the writer, being the only one, runs a statement per table."""

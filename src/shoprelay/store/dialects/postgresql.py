@@ -86,6 +86,12 @@ class PostgreSQLDialect:
     def claimable(self, query: Select[Any]) -> Select[Any]:
         return query.with_for_update(skip_locked=True)
 
+    def claim_one_at_a_time(self, conn: Connection, lane: str) -> None:
+        # SKIP LOCKED lets two claims run side by side, each blind to the other's uncommitted
+        # leases: two versions of one customer could both go out. A lock per ordered lane,
+        # held to the transaction's end, makes the next claim see this one's leases.
+        conn.execute(_CLAIM_LOCK, {"lane": lane})
+
     def webhooks_statement(self) -> Any:
         return _WEBHOOKS
 
@@ -123,16 +129,18 @@ WITH fresh AS (
     ON CONFLICT DO NOTHING
     RETURNING shop, webhook_id
 ), queued AS (
-    INSERT INTO outbox (account, kind, dedup_key, body, ordering_key, source, status,
-                        attempts, created_at, available_at)
-    SELECT i.account, i.kind, i.dedup_key, i.body, i.ordering_key, i.source, 'pending',
-           0, CAST(:now AS float8), CAST(:now AS float8)
+    INSERT INTO outbox (account, kind, dedup_key, body, ordering_key, ordering_version, source,
+                        status, attempts, created_at, available_at)
+    SELECT i.account, i.kind, i.dedup_key, i.body, i.ordering_key, i.ordering_version,
+           i.source, 'pending', 0, CAST(:now AS float8), CAST(:now AS float8)
     FROM unnest(
         CAST(:item_shop AS text[]), CAST(:item_webhook AS text[]),
         CAST(:item_account AS text[]), CAST(:item_kind AS text[]),
         CAST(:item_key AS text[]), CAST(:item_body AS text[]),
-        CAST(:item_ordering AS text[]), CAST(:item_source AS text[])
-    ) AS i (shop, webhook_id, account, kind, dedup_key, body, ordering_key, source)
+        CAST(:item_ordering AS text[]), CAST(:item_version AS text[]),
+        CAST(:item_source AS text[])
+    ) AS i (shop, webhook_id, account, kind, dedup_key, body, ordering_key, ordering_version,
+            source)
     JOIN fresh ON fresh.shop = i.shop AND fresh.webhook_id = i.webhook_id
     ORDER BY i.dedup_key
     ON CONFLICT DO NOTHING
@@ -167,5 +175,7 @@ SELECT shop, webhook_id FROM fresh
 """
 )
 
+
+_CLAIM_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('shoprelay.claim:' || :lane))")
 
 DIALECT = PostgreSQLDialect()

@@ -161,6 +161,10 @@ class SQLiteDialect:
         # BEGIN IMMEDIATE already excludes every other writer.
         return query
 
+    def claim_one_at_a_time(self, conn: Connection, lane: str) -> None:
+        # BEGIN IMMEDIATE already makes every write transaction wait for the one before.
+        return
+
     def webhooks_statement(self) -> None:
         # The only writer looks receipts up, then writes each table's multi-row VALUES.
         return None
