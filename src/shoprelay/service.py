@@ -154,11 +154,17 @@ class Service:
         """Not ready when the database is away or a background task has stopped."""
         if stopped := self.stopped_tasks():
             return False, f"background task stopped: {', '.join(stopped)}"
-        try:
-            async with self.store.read() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception as exc:
-            return False, f"database unreachable: {type(exc).__name__}"
+        # Twice: a pooled connection the database dropped fails once and is discarded; the
+        # answer is about the database as it is now.
+        for tries_left in (1, 0):
+            try:
+                async with self.store.read() as conn:
+                    await conn.execute(text("SELECT 1"))
+            except Exception as exc:
+                if not tries_left:
+                    return False, f"database unreachable: {type(exc).__name__}"
+            else:
+                break
         return True, "ok"
 
     async def status(self) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,12 +12,15 @@ from shoprelay.delivery.klaviyo import KlaviyoClient, KlaviyoResponse, job_id_of
 from shoprelay.delivery.outcome import DeadLetter, Delivered, DuplicateProfile, KlaviyoError
 from shoprelay.delivery.ratelimit import Pacer
 from shoprelay.delivery.record import Recorder
+from shoprelay.delivery.report import report_fault
 from shoprelay.delivery.requests import BulkPlan, BulkRequest, plan_bulk_events, plan_bulk_profiles
-from shoprelay.delivery.sender import BULK_ENDPOINT, Sender
+from shoprelay.delivery.sender import BULK_ENDPOINT, SINGLE_ENDPOINT, Sender
 from shoprelay.store import outbox
 from shoprelay.store.outbox import Failure, Item
 
 Resend = Callable[[Sequence[Item], float], Awaitable[None]]
+# Single requests at once when a batch's failure must be found item by item.
+ONE_BY_ONE_IN_FLIGHT = 8
 JOB_ENDPOINT = "get_bulk_import_profiles_job"
 ERRORS_ENDPOINT = "get_errors_for_bulk_import_profiles_job"
 
@@ -149,8 +153,10 @@ class BulkDelivery:
         errors, last = await self.client.get_profile_import_errors(job_id, before_each=pace)
         limiter.answer(account, ERRORS_ENDPOINT, self.pacer.clock())
         if not isinstance(last, KlaviyoResponse) or last.status != 200:
-            # The job ran but we cannot tell which profiles failed: an upsert may safely repeat.
-            await self.recorder.release(items)
+            # The job ran but we cannot tell which profiles failed: an upsert may safely
+            # repeat. An attempt is spent, so a job whose errors never read ends.
+            reason = "the import job's errors could not be read"
+            await self.recorder.retry(items, reason, None)
             return
         await self._settle(request, items, errors)
 
@@ -161,11 +167,20 @@ class BulkDelivery:
         only submit the same job again, and a job slower than the lease would never finish.
         """
         give_up_at = self.pacer.clock() + self.polling.timeout_seconds
+        async with self._leased(items) as keeper:
+            return await self._poll_job(job_id, items, give_up_at, keeper)
+
+    @contextlib.asynccontextmanager
+    async def _leased(self, items: list[Item]) -> AsyncIterator[asyncio.Task[None]]:
+        """Keep the items leased for as long as the block runs; the keeper task ends early
+        only when the claim no longer holds them."""
         keeper = asyncio.create_task(self._keep_leased(items))
         try:
-            return await self._poll_job(job_id, items, give_up_at, keeper)
+            yield keeper
         finally:
             keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
 
     async def _poll_job(
         self, job_id: str, items: list[Item], give_up_at: float, keeper: asyncio.Task[None]
@@ -185,18 +200,25 @@ class BulkDelivery:
             if isinstance(sent.outcome, Delivered) and status == "complete":
                 return not keeper.done()
             if status == "cancelled" or isinstance(sent.outcome, DeadLetter):
-                await self.recorder.release(items)
+                # Sent again later, an attempt spent: a job refused every time ends.
+                await self.recorder.retry(items, f"the import job was {status or 'refused'}", None)
                 return False
             await asyncio.sleep(self.polling.poll_seconds)
         return False  # another worker holds the items now; its outcome stands
 
     async def _keep_leased(self, items: list[Item]) -> None:
-        """Extend the items' lease every third of it; end when the claim no longer holds them."""
+        """Extend the items' lease every third of it; end when the claim no longer holds them.
+        A failed extension is tried again at the next third: two of them still fit."""
         lease = self.polling.lease_seconds
         while True:
             await asyncio.sleep(lease / 3)
             until = self.pacer.clock() + lease
-            if not await outbox.extend_lease(self.recorder.store, items, until):
+            try:
+                held = await outbox.extend_lease(self.recorder.store, items, until)
+            except Exception:
+                report_fault("lease", account=items[0].account, kind=items[0].kind)
+                continue
+            if not held:
                 return
 
     async def _settle(
@@ -213,8 +235,9 @@ class BulkDelivery:
             failed.update((item_id, attributes) for item_id in found)
         imported = [item for item in items if item.id not in failed]
         if unmapped:
-            # Some profile failed and we cannot tell which: an upsert may safely repeat.
-            await self.recorder.release(imported)
+            # Some profile failed and we cannot tell which. Alone, each gets its own answer:
+            # the bad one is dead-lettered and the others land (an upsert may repeat).
+            await self._send_one_by_one(imported)
         elif imported:
             await self.recorder.apply(BULK_ENDPOINT["profile"], imported, Delivered(202))
         conflicts = [i for i in items if failed.get(i.id, {}).get("code") == "duplicate_profile"]
@@ -224,6 +247,20 @@ class BulkDelivery:
         if refused:
             failures = [_import_failure(failed[item.id]) for item in refused]
             await self.recorder.dead_letter(refused, failures)
+
+    async def _send_one_by_one(self, items: list[Item]) -> None:
+        """Send each item as a single request, a few at a time, under the batch's lease."""
+        gate = asyncio.Semaphore(ONE_BY_ONE_IN_FLIGHT)
+        deadline = self.pacer.clock() + self.polling.timeout_seconds
+
+        async def send_alone(item: Item) -> None:
+            async with gate:
+                sent = await self.sender.send_single(item, deadline)
+                if sent is not None:
+                    await self.recorder.apply(SINGLE_ENDPOINT[item.kind], [item], sent.outcome)
+
+        async with self._leased(items):
+            await asyncio.gather(*(send_alone(item) for item in items))
 
 
 def _by_payload(items: list[Item], attributes: dict[str, Any]) -> tuple[int, ...]:

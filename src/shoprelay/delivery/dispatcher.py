@@ -24,7 +24,7 @@ from shoprelay.delivery.ratelimit import (
     steady_spacing,
 )
 from shoprelay.delivery.record import Recorder, RetryPolicy
-from shoprelay.delivery.report import report_pause
+from shoprelay.delivery.report import LANE_RESTARTS, report_fault, report_pause
 from shoprelay.delivery.sender import BULK_ENDPOINT, SEND_WITHIN_LEASE, SINGLE_ENDPOINT, Sender
 from shoprelay.delivery.sharedpace import shared_budget
 from shoprelay.store import outbox, pauses
@@ -130,6 +130,7 @@ class Dispatcher:
         self.parts = (self.sender, bulk, self.recorder, self.board)
         self.attempt_limits = outbox.AttemptLimits(config.max_attempts, config.max_age_seconds)
         self.lanes: dict[tuple[str, str], Lane] = {}
+        self.lane_tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.next_probe: dict[str, float] = {}
         self._wakeup = asyncio.Event()
 
@@ -145,26 +146,41 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set."""
-        tasks: list[asyncio.Task[None]] = []
         next_reclaim = 0.0
         while not stop.is_set():
+            self._forget_ended_lanes()
             try:
                 if self.clock() >= next_reclaim:
                     await outbox.reclaim_expired(self.store, self.clock(), self.attempt_limits)
                     next_reclaim = self.clock() + self.config.lease_seconds / 4
                 await self._refresh_pauses()
                 await self._probe_paused_accounts()
-                tasks.extend(await self._start_new_lanes(stop))
+                await self._start_new_lanes(stop)
             except Exception:
                 # A database that is briefly away must not end delivery for good.
-                log.exception("delivery.loop_failed")
+                report_fault("dispatcher")
             await self._idle(stop)
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self.lane_tasks.values(), return_exceptions=True)
 
-    async def _start_new_lanes(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+    def _forget_ended_lanes(self) -> None:
+        """A lane survives its errors, so one that ended was cancelled or hit a bug: forget
+        it, and the next look for work starts it again if it has items."""
+        for key, task in list(self.lane_tasks.items()):
+            if not task.done():
+                continue
+            del self.lane_tasks[key], self.lanes[key]
+            LANE_RESTARTS.inc()
+            error = None if task.cancelled() else task.exception()
+            log.error(
+                "delivery.lane_ended",
+                account=key[0],
+                kind=key[1],
+                error=type(error).__name__ if error else "cancelled",
+            )
+
+    async def _start_new_lanes(self, stop: asyncio.Event) -> None:
         async with self.store.read() as conn:
             found = await outbox.lanes(conn)
-        started = []
         for account, kind in found:
             if (account, kind) in self.lanes:
                 continue
@@ -178,8 +194,9 @@ class Dispatcher:
                 self.shared,
             )
             self.lanes[(account, kind)] = lane
-            started.append(asyncio.create_task(lane.run(stop)))
-        return started
+            self.lane_tasks[(account, kind)] = asyncio.create_task(
+                lane.run(stop), name=f"lane {account}/{kind}"
+            )
 
     async def _refresh_pauses(self) -> None:
         """Re-read the shared pauses: others may have set one, or `shoprelay resume` lifted one."""

@@ -8,20 +8,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import structlog
-
 from shoprelay.delivery.bulk import BulkDelivery
 from shoprelay.delivery.pauseboard import PauseBoard
 from shoprelay.delivery.record import Recorder
+from shoprelay.delivery.report import LANES_FAILING, report_fault
 from shoprelay.delivery.sender import BULK_ENDPOINT, SEND_WITHIN_LEASE, SINGLE_ENDPOINT, Sender
 from shoprelay.store import outbox
 from shoprelay.store.database import Store
 from shoprelay.store.outbox import Item
 
-log = structlog.get_logger("shoprelay.delivery")
-
 # A lane fed by a commit this recently has a stream still arriving: webhooks are coming in.
 FEEDING_SECONDS = 1.0
+# After a round fails (the database away, a bug), wait before the next, doubling to this.
+MAX_FAULT_PAUSE_SECONDS = 30.0
+# A lane this many rounds failed in a row counts as failing, for /readyz: one blip does not.
+FAILING_AFTER_FAULTS = 3
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Lane:
         self.next_bulk_at = 0.0  # while fed, no claim before this: bulk at the steady pace
         self.fed_at = float("-inf")
         self.turns = turns
+        self.faults = 0  # rounds failed in a row
 
     @property
     def max_claimed(self) -> int:
@@ -88,37 +90,61 @@ class Lane:
             return rounds
         return max(self.settings.bulk_batches_in_flight * self.settings.bulk_batch_size, rounds)
 
+    @property
+    def failing(self) -> bool:
+        return self.faults >= FAILING_AFTER_FAULTS
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Claim and dispatch until `stop`; then let in-flight work finish for a short grace."""
+        """Claim and dispatch until `stop`; then let in-flight work finish for a short grace.
+
+        No error ends the lane: a failed round is reported, and the next one comes after a
+        pause that grows while the failures go on.
+        """
         try:
             while not stop.is_set():
-                if self.board.account_paused(self.account) or self.claimed >= self.max_claimed:
-                    await self._idle()
-                    continue
-                if (paced := self._paced_for()) > 0:
-                    await self._fill(paced, stop)
-                    continue
                 try:
-                    items = await self._claim()
+                    await self._round(stop)
                 except Exception:
-                    # Keep the lane alive through a database hiccup; claim again after a poll.
-                    log.exception("delivery.claim_failed", account=self.account, kind=self.kind)
-                    items = []
-                if items and (wait := await self._turn_for(items)) > 0:
-                    await self._give_back(items, wait)
-                    continue
-                if not items and (spacing := self.partial_batch_after - self.clock()) > 0:
-                    await self._fill(spacing, stop)
-                    continue
-                if not items and self._singles_busy():
-                    await self._gather()
-                    continue
-                if not items:
-                    await self._idle()
-                    continue
-                self._dispatch(items)
+                    await self._after_fault(stop)
+                else:
+                    self._recovered()
         finally:
             await self._drain()
+            self._recovered()
+
+    async def _round(self, stop: asyncio.Event) -> None:
+        """One claim, or one wait: for a pause, a pace, a turn or new items."""
+        if self.board.account_paused(self.account) or self.claimed >= self.max_claimed:
+            await self._idle()
+            return
+        if (paced := self._paced_for()) > 0:
+            await self._fill(paced, stop)
+            return
+        items = await self._claim()
+        if items and (wait := await self._turn_for(items)) > 0:
+            await self._give_back(items, wait)
+        elif items:
+            self._dispatch(items)
+        elif (spacing := self.partial_batch_after - self.clock()) > 0:
+            await self._fill(spacing, stop)
+        elif self._singles_busy():
+            await self._gather()
+        else:
+            await self._idle()
+
+    async def _after_fault(self, stop: asyncio.Event) -> None:
+        was_failing = self.failing
+        self.faults += 1
+        report_fault("lane", account=self.account, kind=self.kind)
+        if self.failing and not was_failing:
+            LANES_FAILING.inc()
+        pause = min(self.settings.poll_seconds * 2 ** (self.faults - 1), MAX_FAULT_PAUSE_SECONDS)
+        await self._fill(pause, stop)
+
+    def _recovered(self) -> None:
+        if self.failing:
+            LANES_FAILING.dec()
+        self.faults = 0
 
     def fed(self) -> None:
         """A commit added items to this lane."""
@@ -189,7 +215,7 @@ class Lane:
             )
         except Exception:
             # Send anyway: the shared send slots still keep every process within the limits.
-            log.exception("delivery.turn_failed", account=self.account, kind=self.kind)
+            report_fault("turn", account=self.account, kind=self.kind)
             return 0.0
 
     async def _give_back(self, items: Sequence[Item], wait: float) -> None:
@@ -220,19 +246,23 @@ class Lane:
     def _start(self, items: Sequence[Item], work: Awaitable[None], *, single: bool = False) -> None:
         self.claimed += len(items)
         self.singles += single
-        task = asyncio.create_task(self._guard(len(items), work, single))
+        task = asyncio.create_task(self._guard(items, work, single))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _guard(self, count: int, work: Awaitable[None], single: bool) -> None:
-        """Run one unit of work; a failure leaves its leases to expire and be reclaimed."""
+    async def _guard(self, items: Sequence[Item], work: Awaitable[None], single: bool) -> None:
+        """Run one unit of work. If it fails, its items not yet settled are retried later,
+        their claim's attempt spent: an item that makes sending fail runs out of attempts."""
         try:
             await work
-        except Exception:
-            log.exception("delivery.unit_failed", account=self.account, kind=self.kind)
+        except Exception as exc:
+            report_fault("send", account=self.account, kind=self.kind)
+            with contextlib.suppress(Exception):
+                # If the store is what failed, the leases expire and are taken back instead.
+                await self.recorder.retry(items, f"the sender failed: {type(exc).__name__}", None)
         finally:
             was_full = self.claimed >= self.max_claimed or self._singles_busy()
-            self.claimed -= count
+            self.claimed -= len(items)
             self.singles -= single
             if single:
                 self.single_done.set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from shoprelay.delivery.outcome import (
     DeadLetter,
@@ -32,6 +32,20 @@ LATENCY = Histogram(
     "Klaviyo request latency",
     ["endpoint"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+FAULTS = Counter(
+    "shoprelay_delivery_faults_total",
+    "Errors delivery caught and survived, by where they happened",
+    ["where"],
+)
+LANE_RESTARTS = Counter(
+    "shoprelay_delivery_lane_restarts_total", "Delivery lanes that ended and were started again"
+)
+# Summed over the live processes: /readyz in a receiving process reads the delivering one's.
+LANES_FAILING = Gauge(
+    "shoprelay_delivery_lanes_failing",
+    "Delivery lanes whose last rounds all failed",
+    multiprocess_mode="livesum",
 )
 
 
@@ -101,3 +115,10 @@ def report_gave_up(account: str, item_ids: tuple[int, ...], reason: str) -> None
     """Items dead-lettered because they ran out of attempts or time."""
     ITEMS.labels("any", "gave_up").inc(len(item_ids))
     log.warning("klaviyo.gave_up", account=account, items=len(item_ids), reason=reason)
+
+
+def report_fault(where: str, **fields: str) -> None:
+    """An error delivery caught and goes on after: logged with its traceback (plain text,
+    no frame's locals, see logs.py), and counted."""
+    FAULTS.labels(where).inc()
+    log.error("delivery.fault", where=where, exc_info=True, **fields)

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shoprelay.web.metrics import exposition
+from shoprelay.web.metrics import exposition, sample_value
 from shoprelay.web.webhooks import WEBHOOK_PATH, shopify_endpoint
 
 if TYPE_CHECKING:
@@ -54,7 +54,19 @@ def _operations_app(service: Service) -> FastAPI:
     @app.get("/readyz")
     async def readyz() -> Response:
         ready, detail = await service.ready()
-        return JSONResponse({"ready": ready, "detail": detail}, status_code=200 if ready else 503)
+        # The delivering process may be another one: its lanes are read from shared metrics.
+        failing = sample_value("shoprelay_delivery_lanes_failing")
+        if ready and failing > 0:
+            ready, detail = False, f"delivery failing in {failing:g} lane(s); see delivery.fault"
+        document = {
+            "ready": ready,
+            "detail": detail,
+            "delivery": {
+                "lanes_failing": int(failing),
+                "lane_restarts": int(sample_value("shoprelay_delivery_lane_restarts_total")),
+            },
+        }
+        return JSONResponse(document, status_code=200 if ready else 503)
 
     @app.get("/status")
     async def status() -> dict[str, Any]:

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, generate_latest, multiprocess, values
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess, values
 
 _SHARED = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -46,3 +46,13 @@ def exposition() -> bytes:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry)
+
+
+def sample_value(name: str) -> float:
+    """One sample's value, summed over every process under `serve`; 0 if none is recorded."""
+    if _SHARED in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = REGISTRY
+    return registry.get_sample_value(name) or 0.0

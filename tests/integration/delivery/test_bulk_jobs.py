@@ -7,6 +7,7 @@ import dataclasses
 import math
 import time
 
+import pytest
 from sqlalchemy import select
 from tests.integration.delivery.harness import (
     FAST,
@@ -21,7 +22,9 @@ from tests.integration.delivery.harness import (
 )
 from tests.support.harness import eventually
 
+from shoprelay.delivery import bulk
 from shoprelay.delivery.ratelimit import EndpointLimit, steady_spacing
+from shoprelay.delivery.requests import BulkRequest
 from shoprelay.sim.klaviyo import KlaviyoSimConfig
 from shoprelay.store.database import Store
 from shoprelay.store.schema import dead_letters, outbox
@@ -188,3 +191,23 @@ async def test_a_backlog_goes_in_bulk_while_single_requests_wait_out_their_limit
     requests = harness.sim.stats()["requests"]
     assert requests["create_event"]["202"] == 2
     assert requests["bulk_create_events"]["202"] >= 1
+
+
+async def test_an_import_error_no_item_can_be_matched_to_is_found_one_by_one(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Klaviyo reports a failed profile we cannot match to an item (no pointer we know, a
+    payload echoed changed): the batch's items go again one by one, so the bad one is
+    dead-lettered and the others land, instead of the batch going round for ever."""
+    monkeypatch.setattr(BulkRequest, "items_at", lambda self, pointer: ())
+    monkeypatch.setattr(bulk, "_by_payload", lambda items, attributes: ())
+    good = [profile_item(n) for n in range(30)]
+    nobody = profile_item(30, {"first_name": "Nobody"})  # no identifier: an import error
+    await enqueue(store, [*good, nobody])
+    async with running(store, config=SHORT_LEASE) as harness:
+        counts = await harness.settled(within=30.0)
+    assert (counts["delivered"], counts["dead_lettered"]) == (30, 1)
+    requests = harness.sim.stats()["requests"]
+    assert requests["bulk_import_profiles"] == {"202": 1}
+    assert requests["create_or_update_profile"].get("400") == 1
+    assert len(harness.sim.all_profiles()) == 30
