@@ -10,7 +10,7 @@ from rich.table import Table
 
 from shoprelay.cli.common import console, parse_time, run, settings, show_time, with_store
 from shoprelay.errors import NotFoundError
-from shoprelay.replay import ReplayReport, replay
+from shoprelay.replay import ReplayReport, replay, replay_open
 from shoprelay.service import shopify_metrics
 from shoprelay.store import deadletters
 from shoprelay.store.database import Store
@@ -102,37 +102,36 @@ def replay_(
     replay_all: Annotated[bool, typer.Option("--all", help="Every open dead letter.")] = False,
     since: SinceOption = None,
 ) -> None:
-    """Send dead letters again: named ones, or --all [--since T]."""
+    """Send dead letters again: named ones, or --all [--since T], a batch at a time."""
     if not ids and not replay_all:
         raise typer.BadParameter("name dead letter ids, or pass --all")
     config = settings()
 
+    def show_progress(letters: int, report: ReplayReport) -> None:
+        console.print(f"{letters} dead letters gone through: {_summary(report)}")
+
     async def main() -> ReplayReport:
         async def work(store: Store) -> ReplayReport:
+            metrics = shopify_metrics(config)
+            if not ids:
+                cutoff = parse_time(since) if since else None
+                return await replay_open(store, metrics, since=cutoff, progress=show_progress)
             async with store.read() as conn:
-                if ids:
-                    found = await deadletters.get(conn, ids)
-                    letters = [letter for letter in found if letter.replayed_at is None]
-                    missing = set(ids) - {letter.id for letter in letters}
-                    if missing:
-                        raise NotFoundError(f"no open dead letter with id {sorted(missing)}")
-                else:
-                    listed = await deadletters.list_open(
-                        conn, since=parse_time(since) if since else None, limit=None
-                    )
-                    letters = await deadletters.get(conn, [letter.id for letter in listed])
-            return await replay(store, letters, shopify_metrics(config))
+                found = await deadletters.get(conn, ids)
+            letters = [letter for letter in found if letter.replayed_at is None]
+            missing = set(ids) - {letter.id for letter in letters}
+            if missing:
+                raise NotFoundError(f"no open dead letter with id {sorted(missing)}")
+            return await replay(store, letters, metrics)
 
         return await with_store(config, work)
 
-    report = run(main)
-    console.print(
-        f"requeued {report.requeued} deliveries, reprocessed {report.reprocessed} webhooks"
-        + (
-            f", {report.still_unprocessable} still unprocessable"
-            if report.still_unprocessable
-            else ""
-        )
+    console.print(_summary(run(main)))
+
+
+def _summary(report: ReplayReport) -> str:
+    return f"requeued {report.requeued} deliveries, reprocessed {report.reprocessed} webhooks" + (
+        f", {report.still_unprocessable} still unprocessable" if report.still_unprocessable else ""
     )
 
 
@@ -143,7 +142,7 @@ def purge(
     before: Annotated[str | None, typer.Option(help="Only those before a time.")] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
-    """Delete dead letters for good."""
+    """Delete dead letters for good, and the bodies of their undelivered items."""
     if not ids and not purge_all and not before:
         raise typer.BadParameter("name dead letter ids, or pass --all or --before")
     if not yes and not typer.confirm("Delete these dead letters for good?"):

@@ -6,13 +6,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoprelay.store import dialects
 from shoprelay.store.database import Store
 from shoprelay.store.outbox import Status
+from shoprelay.store.retention import clear_bodies
 from shoprelay.store.schema import dead_letters, outbox
+
+# Most dead letters a purge deletes in one transaction.
+PURGE_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ def _dead_letter(row: Any, *, full: bool) -> DeadLetter:
     )
 
 
-def _select() -> Any:
+def _select() -> Select[Any]:
     return select(dead_letters, outbox.c.body).outerjoin(
         outbox, outbox.c.id == dead_letters.c.outbox_id
     )
@@ -124,6 +128,39 @@ async def get(conn: AsyncConnection, ids: Sequence[int]) -> list[DeadLetter]:
     query = _select().where(dialects.of(conn).one_of(dead_letters.c.id, ids))
     query = query.order_by(dead_letters.c.id)
     return [_dead_letter(row, full=True) for row in (await conn.execute(query)).all()]
+
+
+async def last_id(conn: AsyncConnection) -> int:
+    """The newest dead letter's id, 0 when there is none; later ones have higher ids."""
+    return int((await conn.execute(select(func.max(dead_letters.c.id)))).scalar() or 0)
+
+
+async def open_after(
+    conn: AsyncConnection,
+    after: DeadLetter | None,
+    *,
+    through_id: int,
+    since: float | None = None,
+    limit: int,
+) -> list[DeadLetter]:
+    """Up to `limit` open dead letters in full, oldest first, from the one after `after`, of
+    those with ids up to `through_id`."""
+    query = open_after_query(after, through_id=through_id, since=since, limit=limit)
+    return [_dead_letter(row, full=True) for row in (await conn.execute(query)).all()]
+
+
+def open_after_query(
+    after: DeadLetter | None, *, through_id: int, since: float | None = None, limit: int
+) -> Select[Any]:
+    """`open_after`'s query. ix_dead_letters_open_in_order holds the open letters in this
+    order: each batch seeks its place there, however many letters came before."""
+    query = _select().where(dead_letters.c.replayed_at.is_(None), dead_letters.c.id <= through_id)
+    if since is not None:
+        query = query.where(dead_letters.c.created_at >= since)
+    if after is not None:
+        position = tuple_(dead_letters.c.created_at, dead_letters.c.id)
+        query = query.where(position > (after.created_at, after.id))
+    return query.order_by(dead_letters.c.created_at, dead_letters.c.id).limit(limit)
 
 
 async def count_open(conn: AsyncConnection) -> int:
@@ -160,12 +197,29 @@ async def mark_replayed(conn: AsyncConnection, ids: Sequence[int], now: float) -
 async def purge(
     store: Store, *, ids: Sequence[int] | None = None, before: float | None = None
 ) -> int:
-    """Delete dead letters for good: named ones, or all created before a time."""
-    statement = delete(dead_letters)
+    """Delete dead letters for good: named ones, or all created before a time; how many.
+
+    A purged letter's item loses its body as well, the row and its dedup key staying: no one
+    can read or replay it any more. Each batch deletes its letters and clears their items'
+    bodies in one transaction, so an interrupted purge has done both or neither for each.
+    """
+    chosen = select(dead_letters.c.id)
     if ids is not None:
-        statement = statement.where(store.dialect.one_of(dead_letters.c.id, ids))
+        chosen = chosen.where(store.dialect.one_of(dead_letters.c.id, ids))
     if before is not None:
-        statement = statement.where(dead_letters.c.created_at < before)
-    async with store.transaction() as conn:
-        result = await conn.execute(statement)
-    return result.rowcount
+        chosen = chosen.where(dead_letters.c.created_at < before)
+    # On SQLite a transaction holds the one write lock that webhooks wait for.
+    step = min(PURGE_BATCH, store.dialect.rows_per_write or PURGE_BATCH)
+    statement = (
+        delete(dead_letters)
+        .where(dead_letters.c.id.in_(chosen.limit(step)))
+        .returning(dead_letters.c.outbox_id)
+    )
+    purged = 0
+    while True:
+        async with store.transaction() as conn:
+            items = (await conn.execute(statement)).scalars().all()
+            await clear_bodies(conn, [item for item in items if item is not None])
+        purged += len(items)
+        if len(items) < step:
+            return purged

@@ -57,11 +57,12 @@ Index(
 )
 Index("ix_outbox_lease", outbox.c.status, outbox.c.lease_until)
 Index("ix_outbox_ordering", outbox.c.ordering_key, outbox.c.id)
-# Settled items that still hold a body: retention's work, and open dead letters' items. An
-# item enters it once, when it settles, and leaves when its body is cleared, so claims and
-# retries never write it. store/retention.py repeats this text in its query: SQLite uses a
-# partial index only for a query with the same terms, and PostgreSQL's generic plans only
-# for constants, not bound values.
+# Settled items that still hold a body: what retention has left to clear, and the items of
+# open dead letters. An item enters when it settles and leaves when its body is cleared, so
+# claims and retries never write it. store/retention.py queries with this very text: SQLite
+# takes a partial index only for a query with the same terms, PostgreSQL's generic plans
+# only for constants. `NOT IN` the unsettled statuses, as no index can seek it: for a list
+# of settled ones SQLite walked ix_outbox_lease instead.
 SETTLED_WITH_BODY = "status NOT IN ('pending', 'in_flight') AND body <> '{}'"
 Index(
     "ix_outbox_settled_bodies",
@@ -90,6 +91,16 @@ dead_letters = Table(
     Column("replayed_at", Float),
 )
 Index("ix_dead_letters_open", dead_letters.c.replayed_at, dead_letters.c.created_at)
+# Open letters oldest first, for a replay of all of them a batch at a time. A partial index:
+# PostgreSQL cannot take ix_dead_letters_open's order past `replayed_at IS NULL`, not being
+# an equality, and sorted every open letter for each batch.
+Index(
+    "ix_dead_letters_open_in_order",
+    dead_letters.c.created_at,
+    dead_letters.c.id,
+    sqlite_where=text("replayed_at IS NULL"),
+    postgresql_where=text("replayed_at IS NULL"),
+)
 # Whether an outbox item has an open dead letter: its body is kept while it has one.
 Index("ix_dead_letters_outbox", dead_letters.c.outbox_id)
 

@@ -1,0 +1,75 @@
+"""Reading open dead letters a batch at a time: each batch costs the same however many are open."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import text
+
+from shoprelay.store import deadletters
+from shoprelay.store.database import Store
+from shoprelay.store.schema import dead_letters
+
+OPEN = 3_000
+BATCH = 100
+
+
+async def test_a_batch_of_open_letters_is_read_from_its_place_not_sorted_from_all(
+    store: Store,
+) -> None:
+    """The batch after a letter seeks its place among the open letters, oldest first: no
+    batch reads or sorts every open letter, which would make replaying many of them cost the
+    square of their number."""
+    async with store.transaction() as conn:
+        await conn.execute(
+            dead_letters.insert(),
+            [
+                {
+                    "origin": "webhook",
+                    "source": "shopify",
+                    "reason": "not JSON",
+                    "payload": b"{",
+                    "created_at": 1_000.0 + n // 2,  # ties: the id orders them
+                    "replayed_at": 5_000.0 if n % 4 == 0 else None,
+                }
+                for n in range(OPEN * 4 // 3)
+            ],
+        )
+    async with store.read() as conn:
+        through_id = await deadletters.last_id(conn)
+        first = await deadletters.open_after(conn, None, through_id=through_id, limit=BATCH)
+        second = await deadletters.open_after(conn, first[-1], through_id=through_id, limit=BATCH)
+        query = deadletters.open_after_query(second[-1], through_id=through_id, limit=BATCH)
+        compiled = query.compile(
+            dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}
+        )
+        if store.dialect.name == "sqlite":
+            plan = " ".join(
+                str(row[-1]) for row in await conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
+            )
+            assert "SEARCH dead_letters USING INDEX" in plan
+            assert "TEMP B-TREE" not in plan
+        else:
+            explain = f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}"
+            document = (await conn.execute(text(explain))).scalar()
+            plan = json.loads(document) if isinstance(document, str) else document
+            rows_read = _rows_read(plan[0]["Plan"], "dead_letters")
+            assert rows_read <= BATCH, f"read {rows_read} dead letters for a batch of {BATCH}"
+
+    ordered = [(letter.created_at, letter.id) for letter in first + second]
+    assert ordered == sorted(ordered)
+    assert len(set(ordered)) == 2 * BATCH
+    assert all(letter.replayed_at is None and letter.payload == b"{" for letter in first)
+
+
+def _rows_read(node: dict[str, Any], table: str) -> int:
+    """Rows of `table` a JSON plan's scans read, whether they kept them or filtered them out."""
+    read = 0
+    if node.get("Relation Name") == table:
+        read += int(node["Actual Rows"]) * int(node["Actual Loops"])
+        for removed in ("Rows Removed by Filter", "Rows Removed by Index Recheck"):
+            read += int(node.get(removed, 0))
+    for child in node.get("Plans", []):
+        read += _rows_read(child, table)
+    return read
