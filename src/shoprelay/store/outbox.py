@@ -25,6 +25,10 @@ class Status(enum.StrEnum):
     SUPERSEDED = "superseded"  # a newer version with its ordering key exists: never sent
 
 
+# Kinds whose requests overwrite what Klaviyo holds (a profile upsert): an older version
+# landing after a newer one would undo it. Their items carry an ordering key and version,
+# and every claim of them keeps the newest-last rule.
+ORDERED_KINDS = frozenset({"profile"})
 TERMINAL_STATUSES = frozenset({Status.DELIVERED, Status.DEAD_LETTERED, Status.SUPERSEDED})
 DEFAULT_ACCOUNT = "default"
 
@@ -54,6 +58,9 @@ class NewItem:
     encoded: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.ordering_key is not None and self.kind not in ORDERED_KINDS:
+            # Claims check ordering only in ordered lanes: a key elsewhere would be ignored.
+            raise ValueError(f"an item of kind {self.kind!r} cannot be ordered")
         object.__setattr__(self, "encoded", orjson.dumps(self.body).decode())
 
 
@@ -232,10 +239,6 @@ def ready_query(*, account: str, kind: str, now: float, limit: int) -> Select[An
         .order_by(outbox.c.available_at, outbox.c.id)
         .limit(limit)
     )
-
-
-# Profile upserts overwrite: an older version landing after a newer one would undo it.
-ORDERED_KINDS = frozenset({"profile"})
 
 
 def _same_key(other: Any) -> Any:
