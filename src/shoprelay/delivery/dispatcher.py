@@ -13,7 +13,7 @@ import structlog
 
 from shoprelay.delivery.bulk import BulkDelivery, JobPolling
 from shoprelay.delivery.klaviyo import KlaviyoClient
-from shoprelay.delivery.lane import Lane, LaneSettings
+from shoprelay.delivery.lane import Lane, LaneSettings, LaneWorkers
 from shoprelay.delivery.outcome import PauseAccount, RetryLater
 from shoprelay.delivery.pauseboard import PauseBoard
 from shoprelay.delivery.ratelimit import (
@@ -127,7 +127,7 @@ class Dispatcher:
             config.job_poll_seconds, config.lease_seconds, config.job_timeout_seconds
         )
         bulk = BulkDelivery(client, self.sender, pacer, self.recorder, polling)
-        self.parts = (self.sender, bulk, self.recorder, self.board)
+        self.workers = LaneWorkers(self.sender, bulk, self.recorder, self.board)
         self.attempt_limits = outbox.AttemptLimits(config.max_attempts, config.max_age_seconds)
         self.lanes: dict[tuple[str, str], Lane] = {}
         self.lane_tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
@@ -189,9 +189,9 @@ class Dispatcher:
                 kind,
                 self.store,
                 self.config.lane_settings(self.owner, kind),
-                self.parts,
-                self.clock,
-                self.shared,
+                self.workers,
+                clock=self.clock,
+                turns=self.shared,
             )
             self.lanes[(account, kind)] = lane
             self.lane_tasks[(account, kind)] = asyncio.create_task(

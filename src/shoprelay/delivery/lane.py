@@ -50,16 +50,27 @@ class BatchTurns(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class LaneWorkers:
+    """What every lane shares: who sends, who records, and who knows the pauses."""
+
+    sender: Sender
+    bulk: BulkDelivery
+    recorder: Recorder
+    board: PauseBoard
+
+
 class Lane:
     """Claims the lane's ready items and hands them to single or bulk delivery."""
 
-    def __init__(  # noqa: PLR0917 - a lane is its key plus the shared parts
+    def __init__(
         self,
         account: str,
         kind: str,
         store: Store,
         settings: LaneSettings,
-        parts: tuple[Sender, BulkDelivery, Recorder, PauseBoard],
+        workers: LaneWorkers,
+        *,
         clock: Callable[[], float],
         turns: BatchTurns | None = None,
     ) -> None:
@@ -67,7 +78,8 @@ class Lane:
         self.kind = kind
         self.store = store
         self.settings = settings
-        self.sender, self.bulk, self.recorder, self.board = parts
+        self.sender, self.bulk = workers.sender, workers.bulk
+        self.recorder, self.board = workers.recorder, workers.board
         self.clock = clock
         self.wakeup = asyncio.Event()
         self.slots = asyncio.Semaphore(settings.max_in_flight)
@@ -118,7 +130,7 @@ class Lane:
             await self._idle()
             return
         if (paced := self._paced_for()) > 0:
-            await self._fill(paced, stop)
+            await self._wait_unless_stopped(paced, stop)
             return
         items = await self._claim()
         if items and (wait := await self._turn_for(items)) > 0:
@@ -126,7 +138,7 @@ class Lane:
         elif items:
             self._dispatch(items)
         elif (spacing := self.partial_batch_after - self.clock()) > 0:
-            await self._fill(spacing, stop)
+            await self._wait_unless_stopped(spacing, stop)
         elif self._singles_busy():
             await self._gather()
         else:
@@ -139,7 +151,7 @@ class Lane:
         if self.failing and not was_failing:
             LANES_FAILING.inc()
         pause = min(self.settings.poll_seconds * 2 ** (self.faults - 1), MAX_FAULT_PAUSE_SECONDS)
-        await self._fill(pause, stop)
+        await self._wait_unless_stopped(pause, stop)
 
     def _recovered(self) -> None:
         if self.failing:
@@ -277,13 +289,14 @@ class Lane:
             await asyncio.wait_for(self.single_done.wait(), self.settings.poll_seconds)
         self.wakeup.clear()
 
-    async def _fill(self, seconds: float, stop: asyncio.Event) -> None:
-        """Let a stream fill the next bulk batch, deaf to commits' wake-ups meanwhile.
+    async def _wait_unless_stopped(self, seconds: float, stop: asyncio.Event) -> None:
+        """Wait, deaf to commits' wake-ups: for a pace, or after a failed round.
 
-        Klaviyo allows 10 bulk requests a second but 150 a minute. Sent as each few commits
-        arrive, a stream's small batches would spend the minute's requests in 15 s and then
-        wait out the rest of it, delivering a fraction of the ceiling. One partial batch per
-        steady-window spacing never fills the window; a backlog's full batches go at once.
+        While a stream runs, this lets it fill the next bulk batch. Klaviyo allows 10 bulk
+        requests a second but 150 a minute. Sent as each few commits arrive, a stream's small
+        batches would spend the minute's requests early and then wait out the rest of it,
+        delivering a fraction of the ceiling. One partial batch per steady-window spacing
+        never fills the window; a backlog's full batches go at once.
         """
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), seconds)

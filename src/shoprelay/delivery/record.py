@@ -19,13 +19,13 @@ from shoprelay.delivery.outcome import (
 from shoprelay.delivery.pauseboard import PauseBoard
 from shoprelay.delivery.ratelimit import RateLimiter
 from shoprelay.delivery.report import report_gave_up, report_pause
+from shoprelay.delivery.requests import IDENTIFIERS
 from shoprelay.store import outbox, pauses
 from shoprelay.store.database import Store
 from shoprelay.store.outbox import Failure, Item
 
 # Klaviyo's advice for a 409: drop the identifier that conflicts; the phone is the usual culprit.
 DROPPABLE_IDENTIFIERS = ("phone_number", "external_id")
-IDENTIFIERS = ("email", "phone_number", "external_id", "anonymous_id", "_kx")
 
 
 @dataclass(frozen=True)
