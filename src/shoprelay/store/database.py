@@ -15,8 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from shoprelay.store.dialects import RELAXED_COMMIT, Dialect, WriterLock, for_url
-from shoprelay.store.dialects.sqlite import READ_ONLY
+from shoprelay.store.dialects import READ_ONLY, RELAXED_COMMIT, Dialect, WriterLock, for_url
 from shoprelay.store.writeturns import WriteTurns
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine, event, func, select
 
 from shoprelay.store import outbox
 from shoprelay.store.database import Store
-from shoprelay.store.dialects.sqlite import READ_ONLY
+from shoprelay.store.dialects import READ_ONLY
 from shoprelay.store.outbox import Failure, NewItem
 from shoprelay.store.schema import dead_letters
 from shoprelay.store.schema import outbox as outbox_table

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 # An execution option: commit without waiting for the disk. A crash of the process loses
 # nothing; a power loss may roll back the last such commits, never an earlier durable one.
 RELAXED_COMMIT = "shoprelay_relaxed_commit"
+# Execution option of a read-only snapshot: a dialect may begin it without taking locks.
+READ_ONLY = "shoprelay_read_only"
 
 
 class WriterLock(Protocol):

@@ -28,9 +28,8 @@ from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from shoprelay.errors import ConfigError
-from shoprelay.store.dialects import RELAXED_COMMIT
+from shoprelay.store.dialects import READ_ONLY, RELAXED_COMMIT
 
-READ_ONLY = "shoprelay_read_only"
 # WAL commits: FULL syncs the log at each commit, NORMAL leaves it to the next sync.
 DURABLE, RELAXED = "FULL", "NORMAL"
 SYNCHRONOUS = "shoprelay_synchronous"  # what this connection is set to, in its pool record
