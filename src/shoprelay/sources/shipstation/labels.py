@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import sys
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,55 @@ from shoprelay.sources.shipstation.client import ShipStationClient
 from shoprelay.sources.shipstation.pacific import since_filter
 
 PAGE_SIZE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """The fields of one shipment that the label check and the Shipped event read, as sent.
+
+    A 90-day backfill holds every label of its range: addresses, items and weights would
+    make each one several times larger, so they are dropped as each page is read.
+    """
+
+    shipment_id: int
+    created: object
+    voided: object
+    return_label: object
+    carrier: object
+    service: object
+    tracking_number: object
+    ship_date: object
+
+    @classmethod
+    def of(cls, shipment: dict[str, Any]) -> Label:
+        return cls(
+            shipment_id=int(shipment["shipmentId"]),
+            created=shipment.get("createDate"),
+            voided=shipment.get("voided"),
+            return_label=shipment.get("isReturnLabel"),
+            carrier=_shared(shipment.get("carrierCode")),
+            service=_shared(shipment.get("serviceCode")),
+            tracking_number=shipment.get("trackingNumber"),
+            ship_date=_shared(shipment.get("shipDate")),
+        )
+
+    def as_shipment(self) -> dict[str, Any]:
+        """The label under ShipStation's field names, as the mapping reads a shipment."""
+        return {
+            "shipmentId": self.shipment_id,
+            "createDate": self.created,
+            "voided": self.voided,
+            "isReturnLabel": self.return_label,
+            "carrierCode": self.carrier,
+            "serviceCode": self.service,
+            "trackingNumber": self.tracking_number,
+            "shipDate": self.ship_date,
+        }
+
+
+def _shared(value: object) -> object:
+    # Carriers, services and ship dates repeat across thousands of labels: keep one copy of each.
+    return sys.intern(value) if type(value) is str else value
 
 
 class LabelIndex:
@@ -33,12 +83,12 @@ class LabelIndex:
         self._client, self._since, self._clock, self._overlap = client, since, clock, overlap
         # A 90-day backfill's labels can take many requests at 40 a minute: renew per page.
         self._keep_lease = keep_lease
-        self._by_order: defaultdict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
+        self._by_order: dict[int, tuple[Label, ...]] = {}
         self._loaded_at: datetime | None = None
 
     def label_for(self, order_id: int) -> dict[str, Any] | None:
         """The order's newest live label, if one is known."""
-        return label_shipment(list(self._by_order.get(order_id, {}).values()))
+        return label_shipment([label.as_shipment() for label in self._by_order.get(order_id, ())])
 
     async def prepare(self, shipped: Iterable[dict[str, Any]]) -> None:
         """Make sure labels are known for these newly shipped orders."""
@@ -62,19 +112,32 @@ class LabelIndex:
     async def _load(self, since: datetime) -> None:
         started = self._clock()
         page = 1
-        while True:
-            # Ascending createDate with an open end: new labels join at the end, so no row shifts.
-            params: dict[str, str | int] = {
-                "createDateStart": since_filter(since),
-                "pageSize": PAGE_SIZE,
-                "page": page,
-            }
-            envelope = await self._client.page("/shipments", params)
-            await self._keep_lease()
-            shipments = envelope.get("shipments") or []
-            for shipment in shipments:
-                self._by_order[int(shipment["orderId"])][int(shipment["shipmentId"])] = shipment
-            if len(shipments) < PAGE_SIZE or page >= int(envelope.get("pages") or page + 1):
-                break
+        while await self._read_page(since, page):
             page += 1
         self._loaded_at = started
+
+    async def _read_page(self, since: datetime, page: int) -> bool:
+        """Keep one page's labels; True when another page follows."""
+        # Ascending createDate with an open end: new labels join at the end, so no row shifts.
+        params: dict[str, str | int] = {
+            "createDateStart": since_filter(since),
+            "pageSize": PAGE_SIZE,
+            "page": page,
+        }
+        envelope = await self._client.page("/shipments", params)
+        await self._keep_lease()
+        shipments = envelope.get("shipments") or []
+        for shipment in shipments:
+            self._keep(int(shipment["orderId"]), Label.of(shipment))
+        return len(shipments) >= PAGE_SIZE and page < int(envelope.get("pages") or page + 1)
+
+    def _keep(self, order_id: int, label: Label) -> None:
+        """Add the label to its order's; a copy read again replaces the older one in place."""
+        known = self._by_order.get(order_id, ())
+        if any(other.shipment_id == label.shipment_id for other in known):
+            kept = tuple(
+                label if other.shipment_id == label.shipment_id else other for other in known
+            )
+        else:
+            kept = (*known, label)
+        self._by_order[order_id] = kept

@@ -126,9 +126,16 @@ async def _run_and_report(
         }
         if client.budget.limit is not None:  # a refused request says nothing of the budget
             values["budget"] = _budget(client)
-        with contextlib.suppress(Exception):  # the database itself may be what failed
-            await _update_report(store, options, **values)
+        await _save_report(store, options, values)
     log.info("shipstation.sync_done", **_summary(session.report))
+
+
+async def _save_report(store: Store, options: SyncOptions, values: dict[str, Any]) -> None:
+    """Record the summary for `status`; if that fails, say so and let the sync stand as it ended."""
+    try:
+        await _update_report(store, options, **values)
+    except Exception:  # the database itself may be what failed: the schedule must go on
+        log.warning("shipstation.report_not_saved", account=options.account, exc_info=True)
 
 
 def _summary(report: SyncReport) -> dict[str, Any]:
