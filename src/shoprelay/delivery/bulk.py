@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shoprelay.delivery.klaviyo import KlaviyoClient, KlaviyoResponse, job_id_of, job_status_of
-from shoprelay.delivery.outcome import DeadLetter, Delivered, DuplicateProfile, KlaviyoError
+from shoprelay.delivery.outcome import Delivered, DuplicateProfile, KlaviyoError, Refused
 from shoprelay.delivery.ratelimit import Pacer
 from shoprelay.delivery.record import Recorder
 from shoprelay.delivery.report import report_fault
@@ -85,7 +85,7 @@ class BulkDelivery:
         )
         if sent is None:
             return
-        if isinstance(sent.outcome, DeadLetter) and len(items) > 1:
+        if isinstance(sent.outcome, Refused) and len(items) > 1:
             await self._isolate(request, items, sent.outcome, deadline, self.send_events)
         else:
             await self.recorder.apply(BULK_ENDPOINT["event"], items, sent.outcome)
@@ -101,7 +101,7 @@ class BulkDelivery:
         )
         if sent is None:
             return
-        if isinstance(sent.outcome, DeadLetter) and len(items) > 1:
+        if isinstance(sent.outcome, Refused) and len(items) > 1:
             await self._isolate(request, items, sent.outcome, deadline, self.send_profiles)
         elif isinstance(sent.outcome, Delivered) and isinstance(sent.reply, KlaviyoResponse):
             await self._finish_job(job_id_of(sent.reply.body), request, items, deadline)
@@ -112,7 +112,7 @@ class BulkDelivery:
         self,
         request: BulkRequest,
         items: list[Item],
-        refusal: DeadLetter,
+        refusal: Refused,
         deadline: float,
         resend: Resend,
     ) -> None:
@@ -199,7 +199,7 @@ class BulkDelivery:
             status = job_status_of(reply.body) if isinstance(reply, KlaviyoResponse) else ""
             if isinstance(sent.outcome, Delivered) and status == "complete":
                 return not keeper.done()
-            if status == "cancelled" or isinstance(sent.outcome, DeadLetter):
+            if status == "cancelled" or isinstance(sent.outcome, Refused):
                 # Sent again later, an attempt spent: a job refused every time ends.
                 await self.recorder.retry(items, f"the import job was {status or 'refused'}", None)
                 return False

@@ -23,10 +23,10 @@ from shoprelay.delivery.ratelimit import (
     RateLimiter,
     steady_spacing,
 )
-from shoprelay.delivery.record import Recorder, RetryPolicy
+from shoprelay.delivery.record import DeliveryRetry, Recorder
 from shoprelay.delivery.report import LANE_RESTARTS, report_fault, report_pause
 from shoprelay.delivery.sender import BULK_ENDPOINT, SEND_WITHIN_LEASE, SINGLE_ENDPOINT, Sender
-from shoprelay.delivery.sharedpace import shared_budget
+from shoprelay.delivery.sendslots import shared_send_slots
 from shoprelay.store import outbox, pauses
 from shoprelay.store.database import Store
 
@@ -73,8 +73,8 @@ class DeliveryConfig:
             bulk_threshold=settings.KLAVIYO_BULK_THRESHOLD,
         )
 
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(
+    def retry(self) -> DeliveryRetry:
+        return DeliveryRetry(
             self.max_attempts,
             self.max_age_seconds,
             self.backoff_base_seconds,
@@ -118,10 +118,10 @@ class Dispatcher:
         self.clock = clock
         self.board = PauseBoard()
         self.limiter = RateLimiter(config.limits)
-        self.shared = shared_budget(store, config.limits)
-        pacer = Pacer(self.limiter, clock, self.shared)
+        self.send_slots = shared_send_slots(store, config.limits)
+        pacer = Pacer(self.limiter, clock, self.send_slots)
         rng = rng or random.Random()  # noqa: S311 - jitter, not security
-        self.recorder = Recorder(store, config.retry_policy(), self.board, self.limiter, clock, rng)
+        self.recorder = Recorder(store, config.retry(), self.board, self.limiter, clock, rng)
         self.sender = Sender(client, pacer, self.board, self.recorder, clock)
         polling = JobPolling(
             config.job_poll_seconds, config.lease_seconds, config.job_timeout_seconds
@@ -191,7 +191,7 @@ class Dispatcher:
                 self.config.lane_settings(self.owner, kind),
                 self.workers,
                 clock=self.clock,
-                turns=self.shared,
+                turns=self.send_slots,
             )
             self.lanes[(account, kind)] = lane
             self.lane_tasks[(account, kind)] = asyncio.create_task(

@@ -50,7 +50,7 @@ class RetryLater:
 
 
 @dataclass(frozen=True)
-class DeadLetter:
+class Refused:
     """Klaviyo refused the request for good; every error it listed is kept."""
 
     status: int
@@ -84,7 +84,7 @@ class DuplicateProfile:
     duplicate_profile_id: str | None
 
 
-Outcome = Delivered | RetryLater | DeadLetter | PauseAccount | DuplicateProfile
+Outcome = Delivered | RetryLater | Refused | PauseAccount | DuplicateProfile
 
 
 # One return per row of Klaviyo's status table reads better than a lookup of lambdas.
@@ -109,7 +109,7 @@ def classify(  # noqa: PLR0911
         return DuplicateProfile(_duplicate_id(body))
     if status == 408 or status >= 500:
         return RetryLater(_retry_after(headers, now), f"{status} server error", status)
-    return DeadLetter(status, tuple(errors))
+    return Refused(status, tuple(errors))
 
 
 def transport_failure(reason: str) -> RetryLater:

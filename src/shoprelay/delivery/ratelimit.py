@@ -151,8 +151,8 @@ class RateLimiter:
             self.hold(account, endpoint, quota.reset_at)
 
 
-class SharedPace(Protocol):
-    """A budget shared with other processes (sharedpace.py): 0 or the seconds to wait."""
+class SendSlots(Protocol):
+    """Send slots shared with other processes (sendslots.py): 0 or the seconds to wait."""
 
     async def take(self, account: str, endpoint: str, now: float) -> float: ...
 
@@ -160,36 +160,39 @@ class SharedPace(Protocol):
 class Pacer:
     """The async face of a RateLimiter: sleeps until a request may go.
 
-    The in-process windows answer first and cheaply; a shared budget, if any, is asked only
-    for a request they would let go.
+    The in-process windows answer first and cheaply; shared send slots, if any, are asked
+    only for a request they would let go.
     """
 
     def __init__(
-        self, limiter: RateLimiter, clock: Callable[[], float], shared: SharedPace | None = None
+        self,
+        limiter: RateLimiter,
+        clock: Callable[[], float],
+        send_slots: SendSlots | None = None,
     ) -> None:
         self.limiter = limiter
         self.clock = clock
-        self.shared = shared
+        self.send_slots = send_slots
 
     async def acquire(self, account: str, endpoint: str, deadline: float | None = None) -> bool:
         """Wait for a slot; False if it would come after `deadline` (nothing is counted then)."""
         while True:
             now = self.clock()
             wait = self.limiter.acquire(account, endpoint, now)
-            if wait <= 0 and self.shared is not None:
-                wait = await self._take_shared(self.shared, account, endpoint, now)
+            if wait <= 0 and self.send_slots is not None:
+                wait = await self._take_send_slot(self.send_slots, account, endpoint, now)
             if wait <= 0:
                 return True
             if deadline is not None and now + wait > deadline:
                 return False
             await asyncio.sleep(wait)
 
-    async def _take_shared(
-        self, shared: SharedPace, account: str, endpoint: str, now: float
+    async def _take_send_slot(
+        self, send_slots: SendSlots, account: str, endpoint: str, now: float
     ) -> float:
         wait = 1.0
         try:
-            wait = await shared.take(account, endpoint, now)
+            wait = await send_slots.take(account, endpoint, now)
         finally:
             if wait > 0:
                 self.limiter.cancel(account, endpoint)

@@ -7,13 +7,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shoprelay.delivery import backoff
+from shoprelay import backoff
 from shoprelay.delivery.outcome import (
-    DeadLetter,
     Delivered,
     DuplicateProfile,
     Outcome,
     PauseAccount,
+    Refused,
     RetryLater,
 )
 from shoprelay.delivery.pauseboard import PauseBoard
@@ -29,8 +29,8 @@ DROPPABLE_IDENTIFIERS = ("phone_number", "external_id")
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """When to try again, and when to give up."""
+class DeliveryRetry:
+    """When to try an item's delivery again, and when to give up on it."""
 
     max_attempts: int
     max_age_seconds: float
@@ -57,7 +57,7 @@ class Recorder:
     def __init__(  # noqa: PLR0917 - the collaborators it writes through
         self,
         store: Store,
-        policy: RetryPolicy,
+        policy: DeliveryRetry,
         board: PauseBoard,
         limiter: RateLimiter,
         clock: Callable[[], float],
@@ -84,7 +84,7 @@ class Recorder:
                 await self.release(items, self.clock() + wait)
             else:
                 await self.retry(items, outcome.reason, outcome.delay_hint)
-        elif isinstance(outcome, DeadLetter):
+        elif isinstance(outcome, Refused):
             failure = Failure(
                 f"{outcome.status} {outcome.code or 'refused'}",
                 outcome.detail,

@@ -8,11 +8,11 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
 from shoprelay.delivery.outcome import (
-    DeadLetter,
     Delivered,
     DuplicateProfile,
     Outcome,
     PauseAccount,
+    Refused,
     RetryLater,
 )
 
@@ -66,7 +66,7 @@ def outcome_name(outcome: Outcome) -> str:
     names = {
         Delivered: "delivered",
         RetryLater: "retried",
-        DeadLetter: "dead_lettered",
+        Refused: "dead_lettered",
         PauseAccount: "paused",
         DuplicateProfile: "duplicate_profile",
     }
@@ -92,7 +92,7 @@ def report(attempt: Attempt) -> None:
         if outcome.throttled:
             THROTTLED.labels(attempt.endpoint).inc()
         log.warning("klaviyo.retry", reason=outcome.reason, delay_hint=outcome.delay_hint, **fields)
-    elif isinstance(outcome, DeadLetter):
+    elif isinstance(outcome, Refused):
         # Klaviyo's detail can quote an email or phone, so only the code and pointer go here.
         log.warning("klaviyo.refused", code=outcome.code, pointer=outcome.pointer, **fields)
     elif isinstance(outcome, DuplicateProfile):

@@ -15,7 +15,7 @@ from shoprelay.mapping.klaviyo import (
     json_number,
     unique_id,
 )
-from shoprelay.mapping.values import money
+from shoprelay.mapping.values import money, sortable_utc
 
 SOURCE = "shipstation"
 # ShipStation stamps every time in US Pacific wall-clock time, without an offset.
@@ -70,7 +70,7 @@ def latest_pacific_to_utc(raw: object) -> datetime | None:
 def _version(order: dict[str, Any], moment: datetime | None) -> str:
     if moment is None:
         raise ValueError(f"order {order.get('orderId')} has no modifyDate")
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return sortable_utc(moment)
 
 
 def order_version(order: dict[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""Pure value parsing: tolerant JSON reads, Decimal money, E.164 phones, UTC times."""
+"""Pure value parsing: tolerant JSON reads, Decimal money, E.164 phones, UTC times (and their
+sortable text)."""
 
 from __future__ import annotations
 
@@ -120,6 +121,20 @@ def optional_time(raw: object) -> datetime | None:
     if raw is None or raw == "":
         return None
     return parse_time(raw)
+
+
+def sortable_utc(moment: datetime) -> str:
+    """`moment` in UTC as ISO 8601 with microseconds and a Z, a form that sorts as text.
+
+    Resource versions, event unique_ids and ShipStation's cursors are stored in it, so it
+    must not change. The year is always four digits, where strftime's %Y may give fewer.
+    """
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def from_sortable_utc(raw: str) -> datetime:
+    """The inverse of `sortable_utc()`."""
+    return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def clip(text: str, max_bytes: int) -> str:

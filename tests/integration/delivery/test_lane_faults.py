@@ -79,7 +79,7 @@ async def test_delivery_resumes_after_each_store_call_of_a_lane_fails(
     lane_faults_before = faults("lane") + faults("send")
     sim_config = KlaviyoSimConfig(rate_503=0.3)
     async with running(store, sim_config, BULK if call == "release" else SINGLE) as harness:
-        harness.dispatcher.shared = TurnsAfterAWait(refusals=3)  # before any lane starts
+        harness.dispatcher.send_slots = TurnsAfterAWait(refusals=3)  # before any lane starts
         counts = await harness.settled(within=90)
     assert failing.left == 0, f"{call} was never called three times"
     assert (counts["delivered"], counts["dead_lettered"]) == (EVENTS, 1)

@@ -11,7 +11,7 @@ import orjson
 from sqlalchemy import select
 
 from shoprelay.sim.shipstation import ShipStationSim, ShipStationSimConfig, SimClock
-from shoprelay.sources.shipstation.client import RetryPolicy, ShipStationClient
+from shoprelay.sources.shipstation.client import ShipStationClient, ShipStationRetry
 from shoprelay.sources.shipstation.session import SyncReport
 from shoprelay.store.database import Store
 from shoprelay.store.schema import outbox
@@ -36,7 +36,7 @@ class Account:
             key or self.sim.config.api_key,
             secret or self.sim.config.api_secret,
             reset_padding=0.05,
-            retry=RetryPolicy(attempts=4, backoff_base=0.05, backoff_cap=0.2),
+            retry=ShipStationRetry(attempts=4, backoff_base=0.05, backoff_cap=0.2),
         )
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from shoprelay.delivery.outcome import (
-    DeadLetter,
     Delivered,
     DuplicateProfile,
     PauseAccount,
     Quota,
+    Refused,
     RetryLater,
     classify,
     transport_failure,
@@ -66,7 +66,7 @@ def test_bad_request_keeps_every_error_and_pointer() -> None:
         {"code": "invalid", "detail": "bad phone", "source": {"parameter": "x"}},
     )
     outcome = classify(400, {}, body, NOW)
-    assert isinstance(outcome, DeadLetter)
+    assert isinstance(outcome, Refused)
     assert outcome.pointer == "/data/attributes/time"
     assert outcome.code == "invalid"
     assert outcome.detail == "bad time; bad phone"
@@ -83,9 +83,7 @@ def test_duplicate_profile_names_the_other_profile() -> None:
 
 def test_other_conflicts_dead_letter() -> None:
     """A 409 of another kind is not retried."""
-    assert isinstance(
-        classify(409, {}, errors({"code": "conflict", "detail": "x"}), NOW), DeadLetter
-    )
+    assert isinstance(classify(409, {}, errors({"code": "conflict", "detail": "x"}), NOW), Refused)
 
 
 def test_transport_failures_retry() -> None:

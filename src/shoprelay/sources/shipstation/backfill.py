@@ -12,13 +12,9 @@ from typing import Any
 
 import structlog
 
+from shoprelay.mapping.values import from_sortable_utc, sortable_utc
 from shoprelay.sources.shipstation.labels import LabelIndex
-from shoprelay.sources.shipstation.pacific import (
-    from_utc_iso,
-    since_filter,
-    until_filter,
-    utc_iso,
-)
+from shoprelay.sources.shipstation.pacific import since_filter, until_filter
 from shoprelay.sources.shipstation.session import SyncSession
 
 log = structlog.get_logger(__name__)
@@ -30,9 +26,9 @@ def new_plan(now: datetime, days: int) -> dict[str, Any]:
     """The backfill's range and checkpoint, fixed when it starts."""
     start = now - timedelta(days=days)
     return {
-        "from": utc_iso(start),
-        "to": utc_iso(now),
-        "next": utc_iso(start),
+        "from": sortable_utc(start),
+        "to": sortable_utc(now),
+        "next": sortable_utc(start),
         "window_end": None,
         "page": 0,
         "size_seconds": (now - start).total_seconds(),
@@ -43,8 +39,8 @@ async def run_backfill(session: SyncSession) -> None:
     """Walk the windows from the oldest; the cursor moves with every page's transaction."""
     plan = session.cursor["backfill"]
     session.report.phase = "backfill"
-    labels = session.labels(from_utc_iso(plan["from"]))
-    while from_utc_iso(plan["next"]) < from_utc_iso(plan["to"]):
+    labels = session.labels(from_sortable_utc(plan["from"]))
+    while from_sortable_utc(plan["next"]) < from_sortable_utc(plan["to"]):
         await _window(session, plan, labels)
     session.cursor["phase"] = "incremental"
     session.cursor["watermark"] = plan["to"]
@@ -68,7 +64,7 @@ async def _orders(
 async def _open_window(session: SyncSession, plan: dict[str, Any]) -> dict[str, Any]:
     """Page 1 of the next window, halving the window while it holds too many orders."""
     options = session.options
-    start, end = from_utc_iso(plan["next"]), from_utc_iso(plan["to"])
+    start, end = from_sortable_utc(plan["next"]), from_sortable_utc(plan["to"])
     size = timedelta(seconds=plan["size_seconds"])
     while True:
         window_end = min(start + size, end)
@@ -78,18 +74,18 @@ async def _open_window(session: SyncSession, plan: dict[str, Any]) -> dict[str, 
         if size <= options.min_window:
             break
         size = max(size / 2, options.min_window)
-    plan.update(window_end=utc_iso(window_end), page=0, size_seconds=size.total_seconds())
+    plan.update(window_end=sortable_utc(window_end), page=0, size_seconds=size.total_seconds())
     return envelope
 
 
 def _close_window(session: SyncSession, plan: dict[str, Any], total: int) -> None:
     """Move past the window, and size the next one for about the target number of orders."""
     options = session.options
-    window_end, end = from_utc_iso(plan["window_end"]), from_utc_iso(plan["to"])
-    span = end - from_utc_iso(plan["from"])
+    window_end, end = from_sortable_utc(plan["window_end"]), from_sortable_utc(plan["to"])
+    span = end - from_sortable_utc(plan["from"])
     size = timedelta(seconds=plan["size_seconds"]) * options.window_target_orders / max(total, 1)
     plan.update(
-        next=utc_iso(end if window_end >= end else window_end - WINDOW_OVERLAP),
+        next=sortable_utc(end if window_end >= end else window_end - WINDOW_OVERLAP),
         window_end=None,
         page=0,
         size_seconds=min(max(size, options.min_window), span).total_seconds(),
@@ -97,9 +93,9 @@ def _close_window(session: SyncSession, plan: dict[str, Any], total: int) -> Non
 
 
 def _share_done(plan: dict[str, Any], page: int, pages: int) -> float:
-    start, end = from_utc_iso(plan["from"]), from_utc_iso(plan["to"])
-    window_start = from_utc_iso(plan["next"])
-    window_end = from_utc_iso(plan["window_end"]) if plan["window_end"] else window_start
+    start, end = from_sortable_utc(plan["from"]), from_sortable_utc(plan["to"])
+    window_start = from_sortable_utc(plan["next"])
+    window_end = from_sortable_utc(plan["window_end"]) if plan["window_end"] else window_start
     within = (window_end - window_start) * (page / max(pages, 1))
     return min(1.0, (window_start - start + within) / max(end - start, timedelta(seconds=1)))
 
@@ -107,7 +103,7 @@ def _share_done(plan: dict[str, Any], page: int, pages: int) -> float:
 async def _window(session: SyncSession, plan: dict[str, Any], labels: LabelIndex) -> None:
     """Every page of one window, each recorded with the checkpoint that follows it."""
     first = await _open_window(session, plan) if plan["window_end"] is None else None
-    start, window_end = from_utc_iso(plan["next"]), from_utc_iso(plan["window_end"])
+    start, window_end = from_sortable_utc(plan["next"]), from_sortable_utc(plan["window_end"])
     page = int(plan["page"]) + 1
     while True:
         envelope = first if first is not None and page == 1 else None

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import structlog
 
+from shoprelay import backoff
 from shoprelay.errors import ShoprelayError, SourceAuthError
 
 log = structlog.get_logger(__name__)
@@ -22,11 +23,6 @@ THROTTLED_FALLBACK_SECONDS = 60.0
 
 class ShipStationError(ShoprelayError):
     """ShipStation refused a request for good, or stayed unavailable through every retry."""
-
-
-def full_jitter(attempt: int, base: float, cap: float, rng: random.Random) -> float:
-    """AWS 'full jitter': a uniform delay up to the capped exponential step."""
-    return rng.uniform(0, min(cap, base * 2**attempt))
 
 
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:
@@ -74,10 +70,17 @@ class RateBudget:
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class ShipStationRetry:
+    """How often a GET is tried after a 5xx or a timeout, and how long it waits between tries."""
+
     attempts: int = 6
-    backoff_base: float = 1.0
+    # Full jitter up to base·(2^n - 1) after n failures: 0.5, 1.5, 3.5 … s, under 2^(n-1) s.
+    backoff_base: float = 0.5
     backoff_cap: float = 60.0
+
+    def wait(self, failures: int, rng: random.Random) -> float:
+        """Seconds to wait after `failures` failed tries of one request."""
+        return backoff.delay(failures, rng, self.backoff_base, self.backoff_cap)
 
 
 class ShipStationClient:
@@ -91,7 +94,7 @@ class ShipStationClient:
         *,
         margin: int = 2,
         reset_padding: float = 1.0,
-        retry: RetryPolicy | None = None,
+        retry: ShipStationRetry | None = None,
         timeout: float = 30.0,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -101,7 +104,7 @@ class ShipStationClient:
             base_url=base_url, auth=httpx.BasicAuth(api_key, api_secret), timeout=timeout
         )
         self.budget = RateBudget(margin=margin, padding=reset_padding)
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or ShipStationRetry()
         self.requests_used = 0
         self._sleep, self._clock = sleep, clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
@@ -182,8 +185,7 @@ class ShipStationClient:
         raise ShipStationError(f"ShipStation answered {status} to GET {path}: {_message(response)}")
 
     async def _backoff(self, attempt: int) -> None:
-        policy = self.retry
-        await self._sleep(full_jitter(attempt, policy.backoff_base, policy.backoff_cap, self._rng))
+        await self._sleep(self.retry.wait(attempt + 1, self._rng))
 
 
 def _message(response: httpx.Response) -> str:

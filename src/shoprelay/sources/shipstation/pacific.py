@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from shoprelay.mapping.shipstation import PACIFIC
 
@@ -45,13 +45,3 @@ def until_filter(moment: datetime) -> str:
     """
     wall = moment.astimezone(PACIFIC)
     return (wall + _repeated_earlier(wall)).strftime(FILTER_FORMAT)
-
-
-def utc_iso(moment: datetime) -> str:
-    """Sortable UTC ISO-8601 with microseconds, the form versions and cursors are stored in."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def from_utc_iso(raw: str) -> datetime:
-    """The inverse of `utc_iso()`."""
-    return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC)

@@ -14,9 +14,9 @@ import structlog
 
 from shoprelay.config import Settings
 from shoprelay.errors import ShoprelayError, SourceAuthError
+from shoprelay.mapping.values import sortable_utc
 from shoprelay.sources.shipstation.backfill import new_plan, run_backfill
 from shoprelay.sources.shipstation.client import ShipStationClient
-from shoprelay.sources.shipstation.pacific import utc_iso
 from shoprelay.sources.shipstation.session import SyncOptions, SyncReport, SyncSession
 from shoprelay.sources.shipstation.sync import run_incremental
 from shoprelay.store.database import Store
@@ -64,7 +64,7 @@ def _budget(client: ShipStationClient) -> dict[str, Any]:
         "limit": budget.limit,
         "remaining": budget.remaining,
         "reset_seconds": round(budget.seconds_to_reset(time.monotonic()), 1),
-        "observed_at": utc_iso(utc_now()),
+        "observed_at": sortable_utc(utc_now()),
     }
 
 
@@ -97,7 +97,7 @@ async def run_sync(
         session = SyncSession(
             store, client, options, cursor, clock=clock, owner=owner, progress=progress
         )
-        await _update_report(store, options, started_at=utc_iso(clock()))
+        await _update_report(store, options, started_at=sortable_utc(clock()))
         await _run_and_report(store, client, options, session)
         return session.report
     finally:
@@ -114,13 +114,13 @@ async def _run_and_report(
     except Exception as failure:
         kind = "auth" if isinstance(failure, SourceAuthError) else type(failure).__name__
         message = str(failure) if isinstance(failure, ShoprelayError) else repr(failure)[:300]
-        error = {"kind": kind, "message": message, "at": utc_iso(session.clock())}
+        error = {"kind": kind, "message": message, "at": sortable_utc(session.clock())}
         log.error("shipstation.sync_failed", kind=kind, error=message)
         raise
     finally:
         session.count_requests()
         values: dict[str, Any] = {
-            "finished_at": utc_iso(session.clock()),
+            "finished_at": sortable_utc(session.clock()),
             "last_sync": session.report.to_dict(),
             "last_error": error,
         }

@@ -17,8 +17,9 @@ from datetime import datetime
 
 import structlog
 
+from shoprelay.mapping.values import from_sortable_utc, sortable_utc
 from shoprelay.sources.shipstation.changes import order_key
-from shoprelay.sources.shipstation.pacific import from_utc_iso, since_filter, utc_iso
+from shoprelay.sources.shipstation.pacific import since_filter
 from shoprelay.sources.shipstation.session import SyncSession
 
 log = structlog.get_logger(__name__)
@@ -27,13 +28,13 @@ log = structlog.get_logger(__name__)
 async def run_incremental(session: SyncSession) -> None:
     """Read every order changed since the watermark, then move the watermark to our start."""
     started = session.clock()
-    since = from_utc_iso(session.cursor["watermark"]) - session.options.overlap
+    since = from_sortable_utc(session.cursor["watermark"]) - session.options.overlap
     session.report.phase = "incremental"
     if await _read_range(session, since):
-        session.cursor["watermark"] = utc_iso(started)
+        session.cursor["watermark"] = sortable_utc(started)
     await session.save_cursor()
     log.info(
-        "shipstation.incremental_done", orders=session.report.orders_seen, since=utc_iso(since)
+        "shipstation.incremental_done", orders=session.report.orders_seen, since=sortable_utc(since)
     )
 
 
@@ -48,7 +49,7 @@ async def _read_range(session: SyncSession, since: datetime) -> bool:
     # is among the second pass's `expected`: together they must account for all of them.
     missed = expected - len(seen | again)
     if missed > 0:
-        log.warning("shipstation.range_kept", missed=missed, since=utc_iso(since))
+        log.warning("shipstation.range_kept", missed=missed, since=sortable_utc(since))
     return missed <= 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -14,6 +14,7 @@ from shoprelay.mapping import shopify as mapping
 from shoprelay.mapping import shopify_customers as customers
 from shoprelay.mapping.klaviyo import KlaviyoProfile
 from shoprelay.mapping.shopify_fields import ShopifyMetrics, UnmappableError
+from shoprelay.mapping.values import sortable_utc
 from shoprelay.sources.items import event_item, profile_item
 from shoprelay.store.outbox import NewItem
 
@@ -59,9 +60,7 @@ class Plan:
 
 def version(moment: datetime | None) -> str:
     """A resource version that sorts as text: UTC with microseconds."""
-    if moment is None:
-        return UNDATED
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return UNDATED if moment is None else sortable_utc(moment)
 
 
 def plan(topic: str, shop: str, payload: Any, metrics: ShopifyMetrics) -> Plan:

@@ -58,9 +58,8 @@ def in_memory(url: str) -> bool:
 class SQLiteDialect:
     name = "sqlite"
     single_writer = True
-    # A 1,000-row claim or record held the lock 20-60 ms under load, and acknowledgements
-    # queued behind it: p99 116-136 ms. In steps of 100 they slip in between, p99 100-109 ms,
-    # for the same rows written (the ingest scenario's load, 2 workers, alternated runs).
+    # A large claim or record holds the one write lock, and every acknowledgement queues
+    # behind it; in steps of 100 rows the webhooks' group commits slip in between.
     rows_per_write: int | None = 100
 
     def engine_options(self) -> dict[str, Any]:
@@ -148,8 +147,7 @@ class SQLiteDialect:
     def not_indexed(self, column: Any) -> Any:
         # `+column`: SQLite's own way to bar an index. Without statistics its planner took
         # ix_outbox_lease for `status = ?` over the list of ids, and walked every in-flight row
-        # for each 100 settled, in the write lock: recording a 1,000-event batch cost 48 µs an
-        # event with no other batch in flight, 38 µs by the ids (`python -m bench paths`).
+        # for each 100 settled, in the write lock; by the ids it reads only the rows it settles.
         return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
     def each_by_key(self, query: Select[Any], column: Any, values: str) -> Select[Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from shoprelay.sources.shipstation.client import RateBudget, full_jitter
+from shoprelay.sources.shipstation.client import RateBudget, ShipStationRetry
 
 
 def headers(remaining: int, reset: int) -> dict[str, str]:
@@ -48,8 +48,9 @@ def test_unreadable_headers_are_ignored() -> None:
 
 
 def test_full_jitter_stays_under_the_capped_step() -> None:
-    """Backoff delays are uniform between zero and min(cap, base * 2**attempt)."""
+    """Backoff delays are uniform between zero and min(cap, base·(2^n - 1)) after n failures."""
+    retry = ShipStationRetry(backoff_cap=10.0)
     rng = random.Random(1)
-    delays = [full_jitter(attempt, 1.0, 10.0, rng) for attempt in range(8) for _ in range(50)]
+    delays = [retry.wait(attempt + 1, rng) for attempt in range(8) for _ in range(50)]
     assert all(0 <= d <= 10.0 for d in delays)
-    assert max(full_jitter(0, 1.0, 10.0, rng) for _ in range(50)) <= 1.0
+    assert max(retry.wait(1, rng) for _ in range(50)) <= 1.0

@@ -7,12 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from shoprelay.mapping.shipstation import pacific_to_utc
-from shoprelay.sources.shipstation.pacific import (
-    from_utc_iso,
-    since_filter,
-    until_filter,
-    utc_iso,
-)
+from shoprelay.mapping.values import from_sortable_utc, sortable_utc
+from shoprelay.sources.shipstation.pacific import since_filter, until_filter
 
 
 @pytest.mark.parametrize(
@@ -73,5 +69,5 @@ def test_until_filter_in_the_second_pass_reaches_forward_an_hour() -> None:
 def test_stored_iso_round_trips() -> None:
     """Versions and cursors are sortable UTC ISO strings that parse back to the same instant."""
     moment = datetime(2025, 11, 2, 9, 10, 5, 123456, tzinfo=UTC)
-    assert utc_iso(moment) == "2025-11-02T09:10:05.123456Z"
-    assert from_utc_iso(utc_iso(moment)) == moment
+    assert sortable_utc(moment) == "2025-11-02T09:10:05.123456Z"
+    assert from_sortable_utc(sortable_utc(moment)) == moment

@@ -1,4 +1,5 @@
-"""Full-jitter exponential backoff (pure: the random source is an argument)."""
+"""Full-jitter exponential backoff, for every retry shoprelay makes (pure: the random source
+is an argument)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def delay(
     cap: float,
     retry_after: float | None = None,
 ) -> float:
-    """Seconds to wait before the next try; never less than Klaviyo's Retry-After."""
+    """Seconds to wait before the next try; never less than the server's Retry-After."""
     jittered = rng.uniform(0.0, ceiling(attempt, base, cap))
     if retry_after is None:
         return jittered

@@ -25,7 +25,7 @@ from tests.integration.delivery.harness import (
 from shoprelay.delivery.dispatcher import DeliveryConfig, Dispatcher
 from shoprelay.delivery.klaviyo import KlaviyoClient
 from shoprelay.delivery.ratelimit import SPEC_LIMITS, EndpointLimit, steady_spacing
-from shoprelay.delivery.sharedpace import SharedBudget, shared_budget
+from shoprelay.delivery.sendslots import SharedSendSlots, shared_send_slots
 from shoprelay.sim.klaviyo import KlaviyoSim, KlaviyoSimConfig, RateLimit, create_app
 from shoprelay.store import outbox
 from shoprelay.store.database import Store
@@ -103,9 +103,9 @@ async def test_two_processes_share_the_steady_limit(store: Store, database_url: 
     limits = {"create_event": EndpointLimit(100, 3)}
     other = await Store.open(database_url)
     try:
-        budgets = [SharedBudget(store, limits), SharedBudget(other, limits)]
-        waits = [await budgets[n % 2].take("default", "create_event", 1000.0) for n in range(5)]
-        later = await budgets[1].take("default", "create_event", 1000.0 + 61.5)
+        slots = [SharedSendSlots(store, limits), SharedSendSlots(other, limits)]
+        waits = [await slots[n % 2].take("default", "create_event", 1000.0) for n in range(5)]
+        later = await slots[1].take("default", "create_event", 1000.0 + 61.5)
     finally:
         await other.close()
     assert [wait == 0 for wait in waits] == [True, True, True, False, False]
@@ -113,10 +113,10 @@ async def test_two_processes_share_the_steady_limit(store: Store, database_url: 
     assert later == 0
 
 
-async def test_sqlite_has_no_shared_budget(store: Store) -> None:
-    """Only PostgreSQL shares a budget; SQLite's one process paces in memory."""
-    budget = shared_budget(store, dict(SPEC_LIMITS))
-    assert (budget is None) == (store.backend == "sqlite")
+async def test_sqlite_has_no_shared_send_slots(store: Store) -> None:
+    """Only PostgreSQL shares send slots; SQLite's one process paces in memory."""
+    slots = shared_send_slots(store, dict(SPEC_LIMITS))
+    assert (slots is None) == (store.backend == "sqlite")
 
 
 async def test_two_processes_take_turns_at_a_streams_partial_batches(
@@ -150,15 +150,15 @@ async def test_the_turn_passes_between_processes_and_leaves_send_slots_alone(
     limits = {"bulk_create_events": EndpointLimit(100, 1)}
     other = await Store.open(database_url)
     try:
-        budgets = [SharedBudget(store, limits), SharedBudget(other, limits)]
-        first = await budgets[0].take_turn("default", "bulk_create_events", 5.0, 1000.0)
-        second = await budgets[1].take_turn("default", "bulk_create_events", 5.0, 1001.0)
+        slots = [SharedSendSlots(store, limits), SharedSendSlots(other, limits)]
+        first = await slots[0].take_turn("default", "bulk_create_events", 5.0, 1000.0)
+        second = await slots[1].take_turn("default", "bulk_create_events", 5.0, 1001.0)
         # Taken for long: its row must not count as a busy send slot.
-        later = await budgets[1].take_turn("default", "bulk_create_events", 500.0, 1005.0)
-        elsewhere = await budgets[1].take_turn("other", "bulk_create_events", 5.0, 1001.0)
+        later = await slots[1].take_turn("default", "bulk_create_events", 500.0, 1005.0)
+        elsewhere = await slots[1].take_turn("other", "bulk_create_events", 5.0, 1001.0)
         # The turn is not a send slot: the one steady slot is free, then busy a window.
-        sent = await budgets[0].take("default", "bulk_create_events", 1005.0)
-        waits = await budgets[1].take("default", "bulk_create_events", 1005.0)
+        sent = await slots[0].take("default", "bulk_create_events", 1005.0)
+        waits = await slots[1].take("default", "bulk_create_events", 1005.0)
     finally:
         await other.close()
     assert (first, elsewhere, later, sent) == (0, 0, 0, 0)

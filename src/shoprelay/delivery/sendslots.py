@@ -1,17 +1,17 @@
-"""Pacing shared by every process on one PostgreSQL database, on top of the in-process windows.
+"""Send slots shared by the processes on one PostgreSQL database, on top of in-process pacing.
 
 Each process paces itself in memory (ratelimit.py), which is exact for its own requests; on
-PostgreSQL several processes may deliver for the same account, so each send also takes a slot
-from the database (store/rateslots.py), and together they never exceed Klaviyo's limits.
-SQLite runs a single process by design and has no shared budget.
+PostgreSQL several processes may deliver for the same account, so each send also takes a send
+slot from the database (store/sendslots.py), and together they never exceed Klaviyo's limits.
+SQLite runs a single process by design and has no shared send slots.
 """
 
 from __future__ import annotations
 
 from shoprelay.delivery.ratelimit import EndpointLimit, padded
-from shoprelay.store import rateslots
+from shoprelay.store import sendslots
 from shoprelay.store.database import Store
-from shoprelay.store.rateslots import SlotLimits
+from shoprelay.store.sendslots import SlotLimits
 
 # Another process cannot see our responses, so a shared slot is freed a window after the send
 # rather than after the response: this allows for the time a request takes to reach Klaviyo.
@@ -28,7 +28,7 @@ def slot_limits(limit: EndpointLimit) -> SlotLimits:
     )
 
 
-class SharedBudget:
+class SharedSendSlots:
     """Takes a send slot of each window from the database, one statement per request."""
 
     def __init__(self, store: Store, limits: dict[str, EndpointLimit]) -> None:
@@ -40,15 +40,15 @@ class SharedBudget:
         """0 when a request may go now (its slots are taken); else seconds to wait."""
         limits = self.limits[endpoint]
         if (account, endpoint) not in self.provisioned:
-            await rateslots.provision(self.store, account, endpoint, limits)
+            await sendslots.provision(self.store, account, endpoint, limits)
             self.provisioned.add((account, endpoint))
-        return await rateslots.take(self.store, account, endpoint, limits, now)
+        return await sendslots.take(self.store, account, endpoint, limits, now)
 
     async def take_turn(self, account: str, endpoint: str, seconds: float, now: float) -> float:
         """0 when this process may send a partial bulk batch now; else seconds to wait."""
-        return await rateslots.take_turn(self.store, account, endpoint, seconds, now)
+        return await sendslots.take_turn(self.store, account, endpoint, seconds, now)
 
 
-def shared_budget(store: Store, limits: dict[str, EndpointLimit]) -> SharedBudget | None:
-    """A budget across processes on PostgreSQL; None on SQLite, where one process delivers."""
-    return SharedBudget(store, limits) if store.backend == "postgresql" else None
+def shared_send_slots(store: Store, limits: dict[str, EndpointLimit]) -> SharedSendSlots | None:
+    """Send slots across processes on PostgreSQL; None on SQLite, where one process delivers."""
+    return SharedSendSlots(store, limits) if store.backend == "postgresql" else None

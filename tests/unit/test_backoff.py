@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from shoprelay.delivery.backoff import ceiling, delay
+from shoprelay.backoff import ceiling, delay
 
 
 def test_ceiling_follows_the_seed_formula() -> None:
