@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shoprelay.errors import ConfigError
@@ -20,6 +20,10 @@ SECRET_NAMES = (
     "SHIPSTATION_API_SECRET",
 )
 
+# Shopify's retries end within hours; a delivery triggered longer ago than this is a replay.
+WEBHOOK_MAX_AGE_SECONDS = 48 * 3600
+MAX_PENDING_BYTES = 64_000_000
+
 
 class Settings(BaseSettings):
     """Everything shoprelay reads from its environment, loaded once by the CLI."""
@@ -32,6 +36,12 @@ class Settings(BaseSettings):
     SHOPIFY_WEBHOOK_SECRET_PREVIOUS: SecretStr | None = None
     SHOPIFY_API_KEY: SecretStr | None = None
     SHOPIFY_MAX_BODY_BYTES: int = Field(default=2_000_000, gt=0)
+    # 0 turns the check off.
+    SHOPIFY_WEBHOOK_MAX_AGE_SECONDS: float = Field(default=WEBHOOK_MAX_AGE_SECONDS, ge=0)
+    # Per receiving process: webhook bodies being read or held until answered.
+    SHOPIFY_MAX_PENDING_BYTES: int = Field(default=MAX_PENDING_BYTES, gt=0)
+    # Per receiving process: past it uvicorn answers 503 itself, before shoprelay sees the request.
+    RECEIVER_MAX_CONNECTIONS: int = Field(default=1000, ge=1)
 
     KLAVIYO_PRIVATE_API_KEY: SecretStr | None = None
     KLAVIYO_API_URL: str = "https://a.klaviyo.com"
@@ -90,6 +100,15 @@ class Settings(BaseSettings):
             raise ValueError("must be 'console' or 'json'")
         return value
 
+    @field_validator("SHOPIFY_MAX_PENDING_BYTES")
+    @classmethod
+    def _room_for_the_largest_body(cls, budget: int, info: ValidationInfo) -> int:
+        # Otherwise a body the limit allows could never be admitted: Shopify would resend it
+        # until it gave up.
+        if budget < info.data.get("SHOPIFY_MAX_BODY_BYTES", 0):
+            raise ValueError("must be at least SHOPIFY_MAX_BODY_BYTES")
+        return budget
+
     @property
     def shopify_secrets(self) -> list[bytes]:
         """Current webhook secret first, then the previous one during rotation."""
@@ -101,8 +120,9 @@ class Settings(BaseSettings):
         return self.SHIPSTATION_API_KEY is not None and self.SHIPSTATION_API_SECRET is not None
 
 
-def _secrets_from_files(environ: dict[str, str]) -> dict[str, Any]:
-    """Read `NAME_FILE` paths, the Docker and Kubernetes way of passing secrets."""
+def _secrets_from_files(environ: dict[str, str], problems: list[str]) -> dict[str, Any]:
+    """Read `NAME_FILE` paths, the Docker and Kubernetes way of passing secrets; a file that
+    cannot be read is added to `problems`."""
     found: dict[str, Any] = {}
     for name in SECRET_NAMES:
         path = environ.get(f"{name}_FILE")
@@ -111,21 +131,29 @@ def _secrets_from_files(environ: dict[str, str]) -> dict[str, Any]:
         try:
             found[name] = Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"{name}_FILE: cannot read the file ({exc.strerror})") from None
+            problems.append(f"{name}_FILE: cannot read the file ({exc.strerror})")
     return found
 
 
 def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
-    """Load settings, turning any problem into one ConfigError that names the variable."""
+    """Load settings, turning every problem into one ConfigError that names each variable."""
     env = dict(os.environ if environ is None else environ)
-    values = _secrets_from_files(env) | overrides
+    problems: list[str] = []
+    values = _secrets_from_files(env, problems) | overrides
     try:
         if environ is None:
-            return Settings(**values)
-        # An explicit environment replaces os.environ; the .env file still applies.
-        return Settings(**({k: v for k, v in env.items() if k in Settings.model_fields} | values))
+            loaded = Settings(**values)
+        else:
+            # An explicit environment replaces os.environ; the .env file still applies.
+            known = {k: v for k, v in env.items() if k in Settings.model_fields}
+            loaded = Settings(**(known | values))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(part) for part in first["loc"]) or "settings"
         # Never echo the input: for a secret, the input is the secret.
-        raise ConfigError(f"{name}: {first['msg']}") from None
+        problems += [
+            f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: "
+            + error["msg"].removeprefix("Value error, ")
+            for error in exc.errors()
+        ]
+    if problems:
+        raise ConfigError(*problems)
+    return loaded

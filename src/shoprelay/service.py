@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
+from pydantic import SecretStr
 from sqlalchemy import text
 
 from shoprelay import status
@@ -28,11 +29,26 @@ log = structlog.get_logger("shoprelay.service")
 RETENTION_PASS_SECONDS = 600.0
 
 
+def missing(settings: Settings, *names: str) -> list[str]:
+    """A problem line for each of `names` that is not set, or set to nothing (`NAME=` in a
+    .env file): an empty webhook secret would verify signatures made with no key at all."""
+    return [
+        f"{name}: required to run this command, and not set"
+        for name in names
+        if not _given(getattr(settings, name))
+    ]
+
+
+def _given(value: object) -> bool:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value is not None and str(value).strip() != ""
+
+
 def require(settings: Settings, *names: str) -> None:
-    """Stop start-up with one message naming the first missing setting."""
-    for name in names:
-        if getattr(settings, name) is None:
-            raise ConfigError(f"{name}: required to run this command, and not set")
+    """Stop start-up with one message naming every missing setting."""
+    if problems := missing(settings, *names):
+        raise ConfigError(*problems)
 
 
 def shopify_metrics(settings: Settings) -> ShopifyMetrics:
@@ -69,7 +85,13 @@ class Service:
             store, self.client, DeliveryConfig.from_settings(settings), owner=self.owner
         )
         self.writer = IngestWriter(store, on_commit=on_commit or self.dispatcher.wake)
-        self.receiver = Receiver(self.writer, settings.shopify_secrets, shopify_metrics(settings))
+        self.receiver = Receiver(
+            self.writer,
+            settings.shopify_secrets,
+            shopify_metrics(settings),
+            store=store,
+            max_age_seconds=settings.SHOPIFY_WEBHOOK_MAX_AGE_SECONDS,
+        )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 

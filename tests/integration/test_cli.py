@@ -175,6 +175,22 @@ def test_serve_without_a_secret_stops_with_the_variable_named(
     assert "pk_secret_value_123" not in result.output
 
 
+def test_serve_names_every_missing_setting_at_once(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Neither secret and an in-memory database: one message, three variables, before the
+    port is taken."""
+    monkeypatch.delenv("SHOPIFY_WEBHOOK_SECRET", raising=False)
+    monkeypatch.delenv("KLAVIYO_PRIVATE_API_KEY", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "sqlite+aiosqlite:///:memory:")
+    result = cli.invoke(app, ["serve", "--port", "0"])
+    assert result.exit_code == 1
+    assert "3 settings need fixing" in result.output
+    for name in ("SHOPIFY_WEBHOOK_SECRET", "KLAVIYO_PRIVATE_API_KEY", "DATABASE_URL"):
+        assert f"{name}: " in result.output
+    assert "Traceback" not in result.output
+
+
 def test_serve_refuses_an_in_memory_sqlite_database(
     cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tests.support.harness import (
     WEBHOOK_SECRET,
     KlaviyoSimServer,
@@ -23,8 +29,12 @@ from tests.support.harness import (
     shoprelay_service,
 )
 
+from shoprelay.service import shopify_metrics
 from shoprelay.sim import shopify as sender
+from shoprelay.sources.shopify.receive import Receiver
 from shoprelay.store import deadletters
+from shoprelay.store.schema import outbox, webhook_receipts
+from shoprelay.web.serving import serving
 from shoprelay.web.webhooks import WEBHOOK_PATH, shopify_endpoint
 
 SHOP = "demo-shop.myshopify.com"
@@ -56,14 +66,19 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 async def send(
     client: httpx.AsyncClient,
-    relay: RunningService,
+    relay: RunningService | str,
     topic: str,
     payload: dict[str, Any],
     webhook_id: str | None = None,
+    *,
+    triggered_at: datetime | None = None,
 ) -> httpx.Response:
     body = sender.encode(payload)
-    headers = sender.headers(topic, body, WEBHOOK_SECRET.encode(), SHOP, webhook_id)
-    return await post_webhook(client, relay.url, body, headers)
+    headers = sender.headers(
+        topic, body, WEBHOOK_SECRET.encode(), SHOP, webhook_id, triggered_at=triggered_at
+    )
+    url = relay if isinstance(relay, str) else relay.url
+    return await post_webhook(client, url, body, headers)
 
 
 def metrics_by_unique_id(sim: KlaviyoSimServer) -> Counter[tuple[str, str | None]]:
@@ -299,3 +314,233 @@ async def test_readiness_fails_when_delivery_has_stopped(
 async def _status_code_is(client: httpx.AsyncClient, url: str, code: int) -> httpx.Response | None:
     response = await client.get(url)
     return response if response.status_code == code else None
+
+
+def outcome_count(outcome: str) -> float:
+    return REGISTRY.get_sample_value("shoprelay_webhooks_total", {"outcome": outcome}) or 0.0
+
+
+async def stored_rows(relay: RunningService) -> tuple[int, int]:
+    """Receipts and outbox items in the store."""
+    async with relay.store.read() as conn:
+        receipts = (await conn.execute(select(func.count()).select_from(webhook_receipts))).scalar()
+        items = (await conn.execute(select(func.count()).select_from(outbox))).scalar()
+    return int(receipts or 0), int(items or 0)
+
+
+def http_only(app: ASGIApp) -> ASGIApp:
+    """The bare endpoint on a server of its own: it answers requests, not the lifespan."""
+
+    async def serve_http(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await app(scope, receive, send)
+
+    return serve_http
+
+
+def endpoint(
+    relay: RunningService, *, max_pending_bytes: int = 64_000_000, **receiver_options: Any
+) -> ASGIApp:
+    """The webhook endpoint over the running service's writer, its receiver given the store
+    and options as the service gives them from the settings."""
+    settings = relay.service.settings
+    receiver = Receiver(
+        relay.service.writer,
+        settings.shopify_secrets,
+        shopify_metrics(settings),
+        store=relay.store,
+        **receiver_options,
+    )
+    return shopify_endpoint(
+        receiver, settings.SHOPIFY_MAX_BODY_BYTES, max_pending_bytes=max_pending_bytes
+    )
+
+
+@asynccontextmanager
+async def served(app: ASGIApp) -> AsyncIterator[str]:
+    async with serving(http_only(app)) as url:
+        yield url
+
+
+THREE_DAYS_AGO = datetime.now(UTC) - timedelta(days=3)
+
+
+async def test_an_old_delivery_under_a_new_webhook_id_is_refused_and_not_stored(
+    relay: RunningService, client: httpx.AsyncClient
+) -> None:
+    """A signed body replayed days later with a fresh id: 403 expired, counted, nothing kept."""
+    before = outcome_count("expired")
+    order = sample("orders-create.json")
+    response = await send(
+        client, relay, "orders/create", order, "replayed-1", triggered_at=THREE_DAYS_AGO
+    )
+    assert response.status_code == 403
+    assert response.json()["outcome"] == "expired"
+    assert "X-Shopify-Triggered-At" in response.json()["error"]
+    assert outcome_count("expired") == before + 1
+    assert await stored_rows(relay) == (0, 0)
+    status = await relay.service.status()
+    assert status["dead_letters"]["open"] == 0
+
+
+async def test_an_old_delivery_already_received_is_a_duplicate(
+    relay: RunningService, client: httpx.AsyncClient
+) -> None:
+    """Its webhook id has a receipt: acknowledged as a duplicate, as at any age."""
+    order = sample("orders-create.json")
+    async with served(endpoint(relay)) as url:
+        first = await send(client, url, "orders/create", order, "wh-old")
+        again = await send(
+            client, url, "orders/create", order, "wh-old", triggered_at=THREE_DAYS_AGO
+        )
+    assert first.json()["outcome"] == "processed"
+    assert again.status_code == 200
+    assert again.json() == {"outcome": "duplicate"}
+    assert (await stored_rows(relay))[0] == 1
+
+
+async def test_recent_and_undated_deliveries_are_processed(
+    relay: RunningService, client: httpx.AsyncClient
+) -> None:
+    """Within the window, or without a readable Triggered-At, a delivery is taken."""
+    customer = sample("customers-create.json")
+    body = sender.encode(customer)
+    undated = sender.headers("customers/create", body, WEBHOOK_SECRET.encode(), SHOP, "wh-u")
+    del undated["X-Shopify-Triggered-At"]
+    garbled = sender.headers("customers/create", body, WEBHOOK_SECRET.encode(), SHOP, "wh-g")
+    garbled["X-Shopify-Triggered-At"] = "last Tuesday"
+    async with served(endpoint(relay, max_age_seconds=3600)) as url:
+        recent = await send(
+            client,
+            url,
+            "customers/create",
+            customer,
+            "wh-r",
+            triggered_at=datetime.now(UTC) - timedelta(minutes=50),
+        )
+        answers = [
+            recent,
+            await post_webhook(client, url, body, undated),
+            await post_webhook(client, url, body, garbled),
+        ]
+    assert [(r.status_code, r.json()["outcome"]) for r in answers] == [(200, "processed")] * 3
+
+
+async def test_a_max_age_of_zero_takes_deliveries_of_any_age(
+    relay: RunningService, client: httpx.AsyncClient
+) -> None:
+    """SHOPIFY_WEBHOOK_MAX_AGE_SECONDS=0 turns the check off."""
+    order = sample("orders-create.json")
+    async with served(endpoint(relay, max_age_seconds=0)) as url:
+        response = await send(
+            client, url, "orders/create", order, "wh-ancient", triggered_at=THREE_DAYS_AGO
+        )
+    assert response.json()["outcome"] == "processed"
+
+
+Post = Callable[[], Awaitable[tuple[int, dict[bytes, bytes], dict[str, Any]]]]
+
+
+def asgi_post(app: ASGIApp, headers: dict[str, str], receive: Receive) -> Post:
+    """A POST straight to the endpoint, its body coming from `receive`: what it answered."""
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": WEBHOOK_PATH,
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+
+    async def post() -> tuple[int, dict[bytes, bytes], dict[str, Any]]:
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        start, body = sent
+        return start["status"], dict(start["headers"]), json.loads(body["body"])
+
+    return post
+
+
+def signed(
+    payload: dict[str, Any], webhook_id: str, *, chunked: bool = False
+) -> tuple[bytes, dict[str, str]]:
+    body = sender.encode(payload)
+    headers = sender.headers("orders/create", body, WEBHOOK_SECRET.encode(), SHOP, webhook_id)
+    if not chunked:
+        headers["Content-Length"] = str(len(body))
+    return body, headers
+
+
+def held_back(body: bytes, release: asyncio.Event) -> Receive:
+    """The body's first half at once, the rest once `release` is set: a slow sender."""
+    half = len(body) // 2
+    parts = [body[:half], body[half:]]
+
+    async def receive() -> Message:
+        if len(parts) == 1:
+            await release.wait()
+        return {"type": "http.request", "body": parts.pop(0), "more_body": bool(parts)}
+
+    return receive
+
+
+def unread() -> Receive:
+    async def receive() -> Message:
+        raise AssertionError("the body of a refused request was read")
+
+    return receive
+
+
+async def test_past_the_pending_bytes_a_webhook_gets_503_before_its_body_is_read(
+    relay: RunningService,
+) -> None:
+    """While slow senders hold the budget, a declared body that does not fit is refused at
+    once, counted, with Retry-After; a chunked one is refused once its chunks go past it. Once
+    they are answered the room comes back, whole."""
+    order = sample("orders-create.json")
+    body, _ = signed(order, "x")
+    budget = 2 * len(body) + len(body) // 2  # two held, and half a body of room
+    app = endpoint(relay, max_pending_bytes=budget)
+    release = asyncio.Event()
+    slow = []
+    for n in range(2):
+        slow_body, headers = signed(order | {"id": 9000 + n}, f"slow-{n}")
+        slow.append(asyncio.create_task(asgi_post(app, headers, held_back(slow_body, release))()))
+    await asyncio.sleep(0.05)
+    before = outcome_count("overloaded")
+
+    _, declared = signed(order | {"id": 9100}, "declared")
+    declared["Content-Length"] = str(budget // 2)
+    status, headers, document = await asgi_post(app, declared, unread())()
+    assert status == 503
+    assert headers[b"retry-after"] == b"5"
+    assert document["outcome"] == "overloaded"
+
+    chunked_body, chunked = signed(order | {"id": 9200}, "chunked", chunked=True)
+    chunks = [chunked_body[i : i + 100] for i in range(0, len(chunked_body), 100)]
+
+    async def in_chunks() -> Message:
+        return {"type": "http.request", "body": chunks.pop(0), "more_body": bool(chunks)}
+
+    status, _, document = await asgi_post(app, chunked, in_chunks)()
+    assert (status, document["outcome"]) == (503, "overloaded")
+    assert chunks, "refused before the whole body was read"
+    assert outcome_count("overloaded") == before + 2
+
+    release.set()
+    assert [(s, d["outcome"]) for s, _, d in await asyncio.gather(*slow)] == [
+        (200, "processed")
+    ] * 2
+    whole_body, whole = signed(order | {"id": 9300, "note": "x" * 10}, "whole", chunked=True)
+    whole_body += b" " * (budget - len(whole_body))  # JSON allows trailing blanks
+    whole["X-Shopify-Hmac-Sha256"] = sender.sign(whole_body, WEBHOOK_SECRET.encode())
+    whole["Content-Length"] = str(budget)
+    once = [whole_body]
+
+    async def at_once() -> Message:
+        return {"type": "http.request", "body": once.pop(), "more_body": False}
+
+    status, _, document = await asgi_post(app, whole, at_once)()
+    assert (status, document["outcome"]) == (200, "processed")

@@ -66,3 +66,37 @@ def test_dotenv_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     (tmp_path / ".env").write_text('SHOPIFY_WEBHOOK_SECRET="from-dotenv"\n')
     settings = load_settings()
     assert settings.shopify_secrets == [b"from-dotenv"]
+
+
+def test_webhook_bounds_default_to_two_days_and_64_mb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replays older than 48 h are refused; each receiver holds at most 64 MB of bodies."""
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({})
+    assert settings.SHOPIFY_WEBHOOK_MAX_AGE_SECONDS == 172_800
+    assert settings.SHOPIFY_MAX_PENDING_BYTES == 64_000_000
+    assert settings.RECEIVER_MAX_CONNECTIONS == 1000
+    assert (
+        load_settings({"SHOPIFY_WEBHOOK_MAX_AGE_SECONDS": "0"}).SHOPIFY_WEBHOOK_MAX_AGE_SECONDS == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"SHOPIFY_WEBHOOK_MAX_AGE_SECONDS": "-1"}, "SHOPIFY_WEBHOOK_MAX_AGE_SECONDS"),
+        ({"RECEIVER_MAX_CONNECTIONS": "0"}, "RECEIVER_MAX_CONNECTIONS"),
+        (
+            {"SHOPIFY_MAX_BODY_BYTES": "2000000", "SHOPIFY_MAX_PENDING_BYTES": "1999999"},
+            "SHOPIFY_MAX_PENDING_BYTES",
+        ),
+    ],
+)
+def test_webhook_bounds_that_cannot_work_stop_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], named: str
+) -> None:
+    """A negative age, no connections, or a budget too small for one body the limit allows."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=f"^{named}:"):
+        load_settings(environ)

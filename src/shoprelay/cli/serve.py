@@ -20,7 +20,7 @@ from shoprelay.cli.common import clear_errors, errors, run, settings, with_store
 from shoprelay.config import Settings
 from shoprelay.delivery.wakeups import WakeSender, listen
 from shoprelay.errors import ConfigError, ShoprelayError
-from shoprelay.service import Service, require
+from shoprelay.service import Service, missing
 from shoprelay.store.database import Store
 from shoprelay.store.dialects.sqlite import in_memory
 from shoprelay.web.app import create_app
@@ -30,15 +30,17 @@ def serve(host: str, port: int, workers: int) -> None:
     """`workers` receiving processes, each listening on the port, and one that delivers and
     polls, under this one, which restarts nothing: if one stops, all stop."""
     config = settings()
-    # Refuse a bad configuration before taking the port, with the variable named.
+    # Refuse a bad configuration before taking the port, every variable named at once.
     with clear_errors():
-        require(config, "SHOPIFY_WEBHOOK_SECRET", "KLAVIYO_PRIVATE_API_KEY")
+        problems = missing(config, "SHOPIFY_WEBHOOK_SECRET", "KLAVIYO_PRIVATE_API_KEY")
         if config.DATABASE_URL.startswith("sqlite") and in_memory(config.DATABASE_URL):
             # Receivers would acknowledge into a database the delivery process never sees.
-            raise ConfigError(
+            problems.append(
                 "DATABASE_URL: serve runs several processes, and an in-memory SQLite database "
                 "belongs to one; name a file (sqlite+aiosqlite:///shoprelay.db) or PostgreSQL"
             )
+        if problems:
+            raise ConfigError(*problems)
         listener = Listener.bind(host, port)
     # Migrate once, before the fork: processes migrating side by side would race for the schema.
     run(lambda: with_store(config, _schema_ready))
@@ -140,6 +142,9 @@ def _run_receiver(config: Settings, listener: Listener, wake_writer: int) -> Non
                     http="httptools",
                     proxy_headers=False,
                     timeout_graceful_shutdown=10,
+                    # The last bound on memory, past the webhook's own: uvicorn answers 503
+                    # itself beyond this many connections or requests in progress.
+                    limit_concurrency=config.RECEIVER_MAX_CONNECTIONS,
                 )
             )
             _freeze_startup_objects()

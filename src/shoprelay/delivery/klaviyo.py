@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
+import structlog
 from pydantic import SecretStr
 
 from shoprelay.errors import ConfigError
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from shoprelay.config import Settings
 
 JSON_API = "application/vnd.api+json"
+
+log = structlog.get_logger("shoprelay.delivery")
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,8 @@ class KlaviyoResponse:
 
 @dataclass(frozen=True)
 class TransportFailure:
-    """No answer: a timeout or a broken connection. Klaviyo may or may not have the request."""
+    """No answer: a timeout or a broken connection (Klaviyo may or may not have the request),
+    or a URL we would not send to."""
 
     reason: str
     seconds: float
@@ -41,7 +45,8 @@ Reply = KlaviyoResponse | TransportFailure
 
 
 class KlaviyoClient:
-    """A thin async client over one connection pool; the key never leaves the headers."""
+    """A thin async client over one connection pool; the key never leaves the headers, and
+    goes only to the origin (scheme, host, port) of the base URL."""
 
     def __init__(
         self,
@@ -66,6 +71,7 @@ class KlaviyoClient:
             },
         )
         self.base_url = base_url
+        self._origin = _origin(self._http.base_url)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KlaviyoClient:
@@ -108,7 +114,8 @@ class KlaviyoClient:
     async def get_profile_import_errors(
         self, job_id: str, before_each: Callable[[], Awaitable[None]] | None = None
     ) -> tuple[list[dict[str, Any]], Reply]:
-        """Every import error of a job, following `links.next`; and the last reply."""
+        """Every import error of a job, following `links.next`; and the last reply, a failure
+        when a page could not be read (a next link off Klaviyo's origin is not followed)."""
         url: str | None = f"/api/profile-bulk-import-jobs/{job_id}/import-errors"
         errors: list[dict[str, Any]] = []
         while True:
@@ -128,9 +135,23 @@ class KlaviyoClient:
         self, method: str, url: str, body: dict[str, Any] | bytes | None = None
     ) -> Reply:
         content = body if body is None or isinstance(body, bytes) else orjson.dumps(body)
+        try:
+            request = self._http.build_request(method, url, content=content)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            # A URL from an answer (a next link) that is not one: that page cannot be read.
+            return TransportFailure(f"invalid URL ({type(exc).__name__})", 0.0)
+        if _origin(request.url) != self._origin:
+            # Every request carries the key, so a link elsewhere, even from Klaviyo's own
+            # answer, is not followed. Only the origin is logged: a query may hold a token.
+            log.warning(
+                "klaviyo.foreign_url_refused",
+                origin=_origin_text(request.url),
+                expected=_origin_text(self._http.base_url),
+            )
+            return TransportFailure("not sent: the URL is not on KLAVIYO_API_URL's origin", 0.0)
         started = time.monotonic()
         try:
-            response = await self._http.request(method, url, content=content)
+            response = await self._http.send(request)
         except httpx.TimeoutException as exc:
             return TransportFailure(f"timeout ({type(exc).__name__})", time.monotonic() - started)
         except httpx.TransportError as exc:
@@ -146,6 +167,15 @@ class KlaviyoClient:
             body=_parse(response),
             seconds=time.monotonic() - started,
         )
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    # httpx writes scheme and host in lower case and leaves out a default port.
+    return (url.scheme, url.host, url.port)
+
+
+def _origin_text(url: httpx.URL) -> str:
+    return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port is not None else "")
 
 
 def _parse(response: httpx.Response) -> Any:

@@ -22,7 +22,11 @@ if TYPE_CHECKING:
 def create_app(service: Service) -> ASGIApp:
     """The webhook on the shortest path; everything else, and the lifespan, through FastAPI."""
     api = _operations_app(service)
-    webhook = shopify_endpoint(service.receiver, service.settings.SHOPIFY_MAX_BODY_BYTES)
+    webhook = shopify_endpoint(
+        service.receiver,
+        service.settings.SHOPIFY_MAX_BODY_BYTES,
+        max_pending_bytes=service.settings.SHOPIFY_MAX_PENDING_BYTES,
+    )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         # Shopify's POSTs skip routing, middleware and Starlette's request and response objects.

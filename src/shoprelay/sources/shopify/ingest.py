@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import structlog
+from prometheus_client import Counter
 from sqlalchemy import Connection
 
 from shoprelay.sources.shopify.topics import SOURCE, Plan, ResourceRef
@@ -75,6 +76,24 @@ def _decide(delivery: Delivery, known: dict[tuple[str, str], tuple[str, dict[str
 
 
 POSTGRES_WRITERS = 2
+# Deliveries waiting for a writer, beyond the groups being committed. A few full groups keep
+# the writers busy; more would only make each webhook wait longer, and hold its body meanwhile.
+MAX_WAITING = 1024
+
+# Labelled, so its value is made on first use, after `serve` has switched metrics to files.
+WRITER_ERRORS = Counter(
+    "shoprelay_ingest_writer_errors_total",
+    "Unexpected errors the ingest writer survived, by step",
+    ["step"],
+)
+
+
+class IngestOverloaded(Exception):
+    """Too many deliveries wait for a commit already: this one is refused, not queued."""
+
+
+class IngestStopped(Exception):
+    """No writer runs to commit the delivery."""
 
 
 class IngestWriter:
@@ -85,6 +104,7 @@ class IngestWriter:
         store: Store,
         *,
         max_group: int = 256,
+        max_waiting: int = MAX_WAITING,
         clock: Callable[[], float] = time.time,
         on_commit: Callable[[frozenset[tuple[str, str]]], None] | None = None,
     ) -> None:
@@ -92,16 +112,22 @@ class IngestWriter:
         self._max_group = max_group
         self._clock = clock
         self._on_commit = on_commit
-        self._queue: asyncio.Queue[tuple[Delivery, asyncio.Future[Outcome]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Delivery, asyncio.Future[Outcome]]] = asyncio.Queue(
+            max_waiting
+        )
         # SQLite has one writer. PostgreSQL commits two groups side by side: one gathers while
         # the other commits. More writers split a burst into smaller groups, each costing a
         # commit; measured, four instead of two acknowledged 10-25 % fewer webhooks a second.
         self._writers = 1 if store.dialect.single_writer else POSTGRES_WRITERS
         self._webhooks = WebhookWriter(store)
         self._tasks: list[asyncio.Task[None]] = []
+        self._running = 0
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._run()) for _ in range(self._writers)]
+        self._running = len(self._tasks)
+        for task in self._tasks:
+            task.add_done_callback(self._writer_ended)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -112,9 +138,18 @@ class IngestWriter:
         self._tasks = []
 
     async def submit(self, delivery: Delivery) -> Outcome:
-        """Return once the delivery and everything it produces are committed."""
+        """Return once the delivery and everything it produces are committed.
+
+        Raises IngestOverloaded at once when too many wait already, and IngestStopped when no
+        writer runs: either way nothing is stored.
+        """
+        if not self._running:
+            raise IngestStopped("the ingest writer is not running")
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        await self._queue.put((delivery, future))
+        try:
+            self._queue.put_nowait((delivery, future))
+        except asyncio.QueueFull:
+            raise IngestOverloaded(f"{self._queue.maxsize} deliveries wait already") from None
         return await future
 
     async def _run(self) -> None:
@@ -123,12 +158,40 @@ class IngestWriter:
             while len(group) < self._max_group and not self._queue.empty():
                 group.append(self._queue.get_nowait())
             try:
-                outcomes = await self.commit([delivery for delivery, _ in group])
-            except Exception:
-                log.warning("ingest.group_failed", deliveries=len(group), exc_info=True)
-                await self._commit_one_by_one(group)
-                continue
-            self._settle(group, outcomes)
+                await self._commit_group(group)
+            except asyncio.CancelledError:
+                _fail(group, IngestStopped("the ingest writer stopped"))
+                raise
+            except Exception as exc:
+                # Whatever it was, this writer goes on: if it stopped, every later webhook
+                # would wait for a commit that never comes.
+                WRITER_ERRORS.labels("group").inc()
+                log.error("ingest.writer_error", deliveries=len(group), exc_info=True)
+                _fail(group, exc)
+
+    async def _commit_group(self, group: list[tuple[Delivery, asyncio.Future[Outcome]]]) -> None:
+        try:
+            outcomes = await self.commit([delivery for delivery, _ in group])
+        except Exception:
+            log.warning("ingest.group_failed", deliveries=len(group), exc_info=True)
+            await self._commit_one_by_one(group)
+            return
+        self._settle(group, outcomes)
+
+    def _writer_ended(self, task: asyncio.Task[None]) -> None:
+        """Once no writer runs, fail what waits and refuse the rest, rather than let them
+        wait for ever."""
+        self._running -= 1
+        if not task.cancelled() and task.exception() is not None:
+            WRITER_ERRORS.labels("stopped").inc()
+            log.error("ingest.writer_stopped", exc_info=task.exception())
+        if self._running:
+            return
+        stopped = IngestStopped("the ingest writer stopped")
+        while not self._queue.empty():
+            _, future = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(stopped)
 
     async def _commit_one_by_one(
         self, group: list[tuple[Delivery, asyncio.Future[Outcome]]]
@@ -151,7 +214,13 @@ class IngestWriter:
                 future.set_result(outcome)
         lanes = frozenset().union(*(outcome.lanes for outcome in outcomes))
         if lanes and self._on_commit is not None:
-            self._on_commit(lanes)
+            try:
+                self._on_commit(lanes)
+            except Exception:
+                # The deliveries are committed and answered; delivery still finds the items
+                # when it next looks, only later.
+                WRITER_ERRORS.labels("wake").inc()
+                log.error("ingest.wake_failed", exc_info=True)
 
     async def commit(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         """Apply a group of deliveries atomically."""
@@ -185,6 +254,13 @@ class IngestWriter:
             refs = [ref for d in group for ref in (d.plan.resource, d.plan.needs) if ref]
             known[shop] = _load_versions(conn, self._store.dialect, shop, refs)
         return [_decide(delivery, known[delivery.shop]) for delivery in deliveries]
+
+
+def _fail(group: list[tuple[Delivery, asyncio.Future[Outcome]]], error: BaseException) -> None:
+    """Answer every delivery of the group not answered yet with the error (a 503)."""
+    for _, future in group:
+        if not future.done():
+            future.set_exception(error)
 
 
 def _outcome(plan: Plan) -> Outcome:

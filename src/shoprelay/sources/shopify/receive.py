@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import orjson
 import structlog
+from sqlalchemy import select
 
+from shoprelay.config import WEBHOOK_MAX_AGE_SECONDS
 from shoprelay.mapping.shopify_fields import ShopifyMetrics
 from shoprelay.sources.shopify.ingest import Delivery, IngestWriter, Outcome
 from shoprelay.sources.shopify.topics import Plan, plan
 from shoprelay.sources.shopify.verify import verify
+from shoprelay.store.database import Store
+from shoprelay.store.schema import webhook_receipts
 
 log = structlog.get_logger("shoprelay.shopify")
 
@@ -28,6 +34,27 @@ def plan_body(topic: str, shop: str, raw_body: bytes, metrics: ShopifyMetrics) -
     return plan(topic, shop, payload, metrics)
 
 
+def triggered_at(raw: str | None) -> float | None:
+    """X-Shopify-Triggered-At in Unix seconds; None when it is absent or not a time."""
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    # Shopify sends UTC with a Z; a time without an offset is read as UTC too.
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+async def has_receipt(store: Store, shop: str, webhook_id: str) -> bool:
+    """Whether this delivery (shop and webhook id) was received before."""
+    query = select(webhook_receipts.c.id).where(
+        webhook_receipts.c.shop == shop, webhook_receipts.c.webhook_id == webhook_id
+    )
+    async with store.read() as conn:
+        return (await conn.execute(query)).first() is not None
+
+
 @dataclass(frozen=True)
 class Received:
     status_code: int
@@ -36,12 +63,28 @@ class Received:
 
 
 class Receiver:
-    """Turns a raw webhook request into a committed outcome."""
+    """Turns a raw webhook request into a committed outcome.
 
-    def __init__(self, writer: IngestWriter, secrets: list[bytes], metrics: ShopifyMetrics) -> None:
+    `max_age_seconds` (0: no limit) refuses deliveries triggered longer ago, unless already
+    received; `store` is where that is looked up (without it, such a delivery is refused).
+    """
+
+    def __init__(
+        self,
+        writer: IngestWriter,
+        secrets: list[bytes],
+        metrics: ShopifyMetrics,
+        *,
+        store: Store | None = None,
+        max_age_seconds: float = WEBHOOK_MAX_AGE_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._writer = writer
         self._secrets = secrets
         self._metrics = metrics
+        self._store = store
+        self._max_age = max_age_seconds
+        self._clock = clock
         # Bound once, under the configuration in force now: through the module's lazy proxy
         # every call built a new logger, 4.8 µs a webhook for a debug line that prints nothing.
         self._log_to = log.bind()
@@ -50,25 +93,56 @@ class Receiver:
         """Verify and map; None when the request is not from Shopify (nothing is stored)."""
         if not verify(raw_body, headers.get("x-shopify-hmac-sha256"), self._secrets):
             return None
+        return self._delivery(headers, raw_body)
+
+    def _delivery(self, headers: Mapping[str, str], raw_body: bytes) -> Delivery:
         topic = headers.get("x-shopify-topic", "")
         shop = headers.get("x-shopify-shop-domain", "")
-        # A verified delivery without an id still deserves dedup: its bytes identify it.
-        webhook_id = headers.get("x-shopify-webhook-id") or (
-            "sha256:" + hashlib.sha256(raw_body).hexdigest()
-        )
         planned = plan_body(topic, shop, raw_body, self._metrics)
-        return Delivery(shop, webhook_id, topic, planned, raw_body)
+        return Delivery(shop, _webhook_id(headers, raw_body), topic, planned, raw_body)
 
     async def receive(self, headers: Mapping[str, str], raw_body: bytes) -> Received:
-        delivery = self.prepare(headers, raw_body)
-        if delivery is None:
+        if not verify(raw_body, headers.get("x-shopify-hmac-sha256"), self._secrets):
             log.warning(
                 "webhook refused: HMAC does not verify", shop=headers.get("x-shopify-shop-domain")
             )
             return Received(401, "unverified", "HMAC signature does not verify")
+        if self._max_age:
+            # The header is not signed: this stops a captured delivery replayed as it was
+            # sent, not one whose headers were rewritten. A delivery without the header, or
+            # with one that is not a time, is taken: refusing it would lose real webhooks
+            # (Shopify's libraries treat the header as optional) and stop no forger.
+            sent_at = triggered_at(headers.get("x-shopify-triggered-at"))
+            if sent_at is not None and self._clock() - sent_at > self._max_age:
+                return await self._expired(headers, raw_body)
+        delivery = self._delivery(headers, raw_body)
         outcome = await self._writer.submit(delivery)
         self._log(delivery, outcome)
         return Received(200, outcome.outcome, outcome.reason)
+
+    async def _expired(self, headers: Mapping[str, str], raw_body: bytes) -> Received:
+        """A redelivery of one already received is a duplicate, as at any age; else refused."""
+        shop = headers.get("x-shopify-shop-domain", "")
+        webhook_id = _webhook_id(headers, raw_body)
+        if self._store is not None and await has_receipt(self._store, shop, webhook_id):
+            return Received(200, "duplicate")
+        log.warning(
+            "webhook refused: triggered too long ago",
+            shop=shop,
+            topic=headers.get("x-shopify-topic"),
+            webhook_id=webhook_id,
+            triggered_at=headers.get("x-shopify-triggered-at"),
+        )
+        # 403, not 401: the signature holds, the delivery is refused for its age. Not 5xx:
+        # it would be refused again. Shopify retries any non-2xx, but its retries end within
+        # hours, well inside the window, so this only ever answers a replay or a misconfigured
+        # clock; and nothing is stored, so a corrected resend is taken.
+        return Received(
+            403,
+            "expired",
+            f"X-Shopify-Triggered-At is more than {self._max_age:g} seconds ago: "
+            "refused as a replay",
+        )
 
     def _log(self, delivery: Delivery, outcome: Outcome) -> None:
         fields = {
@@ -85,3 +159,8 @@ class Receiver:
             log_to.info("webhook received", notes=list(delivery.plan.notes), **fields)
         else:
             log_to.debug("webhook received", **fields)
+
+
+def _webhook_id(headers: Mapping[str, str], raw_body: bytes) -> str:
+    # A verified delivery without an id still deserves dedup: its bytes identify it.
+    return headers.get("x-shopify-webhook-id") or ("sha256:" + hashlib.sha256(raw_body).hexdigest())
