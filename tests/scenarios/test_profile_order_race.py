@@ -51,9 +51,7 @@ async def send_pair(
             return (await client.post(url, content=body, headers=headers)).status_code
 
     return list(
-        await asyncio.gather(
-            post(newer, f"new-{index}", 0.0), post(older, f"old-{index}", 0.003)
-        )
+        await asyncio.gather(post(newer, f"new-{index}", 0.0), post(older, f"old-{index}", 0.003))
     )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from shoprelay.cli import dlq, shipstation, sim
+from shoprelay.sim.shopify_samples import sample_topics
 
 app = typer.Typer(
     help="Move Shopify and ShipStation data into Klaviyo: nothing lost, nothing doubled.",
@@ -52,6 +54,35 @@ def resume() -> None:
     from shoprelay.cli.status import resume as run_resume
 
     run_resume()
+
+
+@app.command("send-webhook")
+def send_webhook(
+    topic: Annotated[
+        str,
+        typer.Argument(
+            help=f"Shopify topic. Samples: {', '.join(sample_topics())}; "
+            "any other topic sends {} (shoprelay ignores it)."
+        ),
+    ],
+    file: Annotated[
+        Path | None,
+        typer.Option(help="Send this JSON payload instead of the topic's sample.", dir_okay=False),
+    ] = None,
+    url: Annotated[
+        str, typer.Option(help="shoprelay's base URL, or its full webhook URL.")
+    ] = "http://127.0.0.1:8000",
+    shop: Annotated[
+        str, typer.Option(help="X-Shopify-Shop-Domain: the shop it comes from.")
+    ] = "demo-shop.myshopify.com",
+) -> None:
+    """Sign a webhook with SHOPIFY_WEBHOOK_SECRET and send it as Shopify would.
+
+    Prints the status and the outcome shoprelay answered; exits 1 unless it was acknowledged.
+    """
+    from shoprelay.cli.send_webhook import send_webhook as run_send_webhook
+
+    run_send_webhook(topic, file, url, shop)
 
 
 @app.command()

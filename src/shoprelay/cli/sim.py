@@ -1,29 +1,127 @@
-"""`shoprelay sim`: run a simulator as a real HTTP server."""
+"""`shoprelay sim`: run a simulator as a real HTTP server, saying how to point shoprelay at it."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import socket
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 
+from shoprelay.cli.common import clear_errors
+from shoprelay.errors import ShoprelayError
+from shoprelay.sim.klaviyo_config import DEMO_API_KEY
+from shoprelay.sim.shipstation_state import ShipStationSimConfig
+
 app = typer.Typer(help="Simulators of Klaviyo and ShipStation for demos and tests.")
 
-PortOption = Annotated[int, typer.Option(help="Port to listen on.")]
+PortOption = Annotated[int, typer.Option(help="Port to listen on (0: any free port).")]
 HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
 
 
 @app.command()
-def klaviyo(port: PortOption = 8100, host: HostOption = "127.0.0.1") -> None:
-    """Klaviyo's API: auth, revision, JSON:API validation, limits, dedup, faults."""
-    from shoprelay.sim.klaviyo import create_app
+def klaviyo(
+    port: PortOption = 8100,
+    host: HostOption = "127.0.0.1",
+    key: Annotated[str, typer.Option(help="The private API key the account accepts.")] = (
+        DEMO_API_KEY
+    ),
+) -> None:
+    """Klaviyo's API: auth, revision, JSON:API validation, limits, dedup, faults.
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    \b
+    Control endpoints (no key needed):
+      GET  /_sim/events?metric=NAME  accepted events, oldest first
+      GET  /_sim/profiles            stored profiles, as Klaviyo resources
+      GET  /_sim/stats               requests, 429s, dedup, rate windows
+      GET  /_sim/faults              the fault settings in force
+      POST /_sim/faults              change some: {"rate_503": 0.1},
+                                     {"revoked": true}
+      POST /_sim/reset               forget everything recorded
+    """
+    from shoprelay.sim.klaviyo import KlaviyoSimConfig, create_app
+
+    def banner(url: str) -> str:
+        return (
+            f"Klaviyo simulator at {url}, accepting the private API key {key}.\n"
+            "Point shoprelay at it with these settings (environment or .env):\n\n"
+            f"KLAVIYO_API_URL={url}\n"
+            f"KLAVIYO_PRIVATE_API_KEY={key}\n\n"
+            f"What it received: curl {url}/_sim/events\n"
+            "Control endpoints: shoprelay sim klaviyo --help. Ctrl-C stops it."
+        )
+
+    _serve(create_app(KlaviyoSimConfig(api_keys={key})), host, port, banner)
 
 
 @app.command()
-def shipstation(port: PortOption = 8200, host: HostOption = "127.0.0.1") -> None:
-    """ShipStation's V1 API: Basic auth, Pacific times, paging, 40 requests a minute."""
+def shipstation(
+    port: PortOption = 8200,
+    host: HostOption = "127.0.0.1",
+    api_key: Annotated[str, typer.Option(help="The API key the account accepts.")] = (
+        ShipStationSimConfig.api_key
+    ),
+    api_secret: Annotated[str, typer.Option(help="The API secret that goes with it.")] = (
+        ShipStationSimConfig.api_secret
+    ),
+) -> None:
+    """ShipStation's V1 API: Basic auth, Pacific times, paging, 40 requests a minute.
+
+    \b
+    It starts with no orders. Control endpoints (no key needed):
+      POST /_sim/orders            {"count": 20, "days_ago": 5}: new orders
+                                   ("store_id" optional)
+      POST /_sim/orders/ID/ACTION  ACTION: await_payment, pay, hold, restore,
+                                   cancel, ship_label, mark_shipped, void_label
+      POST /_sim/activity          {"changes": 5}: move open orders one step on
+      GET  /_sim/stats             orders by status, shipments, requests
+    """
     from shoprelay.sim.shipstation import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    def banner(url: str) -> str:
+        return (
+            f"ShipStation simulator at {url}, accepting API key {api_key} "
+            f"with API secret {api_secret} (Basic auth).\n"
+            "Point shoprelay at it with these settings (environment or .env):\n\n"
+            f"SHIPSTATION_API_URL={url}\n"
+            f"SHIPSTATION_API_KEY={api_key}\n"
+            f"SHIPSTATION_API_SECRET={api_secret}\n\n"
+            f"It has no orders yet: curl -X POST {url}/_sim/orders -d '{{\"count\": 20}}'\n"
+            "Control endpoints: shoprelay sim shipstation --help. Ctrl-C stops it."
+        )
+
+    config = ShipStationSimConfig(api_key=api_key, api_secret=api_secret)
+    _serve(create_app(config), host, port, banner)
+
+
+def _serve(app: Any, host: str, port: int, banner: Callable[[str], str]) -> None:
+    """Take the port, print the banner (now true: connections queue), then serve until ^C."""
+    with clear_errors():
+        listening = _listen(host, port)
+    # Flushed at once: a script reading the banner through a pipe would otherwise wait for it.
+    print(banner(base_url(host, listening.getsockname()[1])), flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listening])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        raise ShoprelayError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; "
+            "stop what holds the port, or choose another with --port"
+        ) from None
+    listening.listen(2048)
+    return listening
+
+
+def base_url(host: str, port: int) -> str:
+    """The URL to reach a server listening on `host`: every interface is reached locally."""
+    everywhere = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}  # noqa: S104
+    reachable = everywhere.get(host, host)
+    return f"http://[{reachable}]:{port}" if ":" in reachable else f"http://{reachable}:{port}"

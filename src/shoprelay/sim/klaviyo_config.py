@@ -9,6 +9,8 @@ from importlib import resources
 from typing import Any
 
 WINDOW_SECONDS = {"s": 1, "m": 60}
+# The one private key a simulated account accepts unless told otherwise; public, not a secret.
+DEMO_API_KEY = "pk_sim_demo"
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ def spec_limits() -> dict[str, RateLimit]:
 class KlaviyoSimConfig:
     """How the simulated account behaves; `limits` overrides the spec's per operationId."""
 
-    api_keys: frozenset[str] | set[str] = field(default_factory=lambda: {"pk_sim_demo"})
+    api_keys: frozenset[str] | set[str] = field(default_factory=lambda: {DEMO_API_KEY})
     limits: dict[str, RateLimit] = field(default_factory=spec_limits)
     enforce_limits: bool = True
     rate_429: float = 0.0
