@@ -8,13 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.support.harness import KLAVIYO_KEY, WEBHOOK_SECRET, free_port
+from tests.support.harness import KLAVIYO_KEY, WEBHOOK_SECRET, free_port, wait_until_healthy
 
 
 @pytest.fixture
@@ -38,13 +37,7 @@ def serve_url(tmp_path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while not _healthy(url):
-            if process.poll() is not None:
-                pytest.fail(f"serve exited with code {process.returncode}")
-            if time.monotonic() > deadline:
-                pytest.fail("serve did not answer within 30 s")
-            time.sleep(0.1)
+        wait_until_healthy(process, url)
         yield url
     finally:
         process.send_signal(signal.SIGTERM)
@@ -54,13 +47,6 @@ def serve_url(tmp_path: Path) -> Iterator[str]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 async def test_past_the_connection_limit_the_receiver_answers_503(serve_url: str) -> None:

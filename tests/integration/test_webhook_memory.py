@@ -7,7 +7,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from tests.support.harness import WEBHOOK_SECRET, free_port
+from tests.support.harness import WEBHOOK_SECRET, free_port, wait_until_healthy
 
 from shoprelay.sim import shopify as sender
 
@@ -70,24 +69,11 @@ def server(tmp_path: Path) -> Iterator[Server]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while not _healthy(url):
-            if process.poll() is not None:
-                pytest.fail(f"the webhook server exited with code {process.returncode}")
-            if time.monotonic() > deadline:
-                pytest.fail("the webhook server did not answer within 30 s")
-            time.sleep(0.1)
+        wait_until_healthy(process, url)
         yield Server(url, process.pid, database)
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def large_webhook() -> tuple[bytes, dict[str, str]]:

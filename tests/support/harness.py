@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -108,3 +110,17 @@ async def post_webhook(
     client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]
 ) -> httpx.Response:
     return await client.post(f"{url}/webhooks/shopify", content=body, headers=headers)
+
+
+def wait_until_healthy(process: subprocess.Popen[bytes], url: str, within: float = 30.0) -> None:
+    """Block until the server `process` runs answers /healthz; fail if it exits or is slow."""
+    deadline = time.monotonic() + within
+    while True:
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        if process.poll() is not None:
+            raise AssertionError(f"{process.args!r} exited with code {process.returncode}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} did not answer within {within:g} s")
+        time.sleep(0.1)

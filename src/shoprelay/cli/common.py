@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import socket
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from datetime import UTC, datetime
@@ -77,3 +78,15 @@ def show_time(epoch: float | None) -> str:
     if epoch is None:
         return "-"
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def bind_port(listening: socket.socket, host: str, port: int) -> None:
+    """Bind, or close the socket and stop with one error that names the port and what to do."""
+    try:
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        raise ShoprelayError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; "
+            "stop what holds the port, or choose another with --port"
+        ) from None

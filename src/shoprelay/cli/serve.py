@@ -16,7 +16,7 @@ from types import FrameType
 
 import uvicorn
 
-from shoprelay.cli.common import clear_errors, errors, run, settings, with_store
+from shoprelay.cli.common import bind_port, clear_errors, errors, run, settings, with_store
 from shoprelay.config import Settings
 from shoprelay.delivery.wakeups import WakeSender, listen
 from shoprelay.errors import ConfigError, ShoprelayError
@@ -81,14 +81,7 @@ class Listener:
     def bind(cls, host: str, port: int) -> Listener:
         """Take the port, or fail here if anything holds it (a second shoprelay included)."""
         held = _socket(host)
-        try:
-            held.bind((host, port))
-        except OSError as exc:
-            held.close()
-            raise ConfigError(
-                f"cannot listen on {host}:{port}: {exc.strerror}; "
-                "stop what holds the port, or choose another with --port"
-            ) from None
+        bind_port(held, host, port)
         if not hasattr(socket, "SO_REUSEPORT"):
             held.listen(_BACKLOG)
             return cls(host, held.getsockname()[1], held)

@@ -9,8 +9,7 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
-from shoprelay.cli.common import clear_errors
-from shoprelay.errors import ShoprelayError
+from shoprelay.cli.common import bind_port, clear_errors
 from shoprelay.sim.klaviyo_config import DEMO_API_KEY
 from shoprelay.sim.shipstation_state import ShipStationSimConfig
 
@@ -108,14 +107,7 @@ def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listening = socket.socket(family)
     listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listening.bind((host, port))
-    except OSError as exc:
-        listening.close()
-        raise ShoprelayError(
-            f"cannot listen on {host}:{port}: {exc.strerror}; "
-            "stop what holds the port, or choose another with --port"
-        ) from None
+    bind_port(listening, host, port)
     listening.listen(2048)
     return listening
 
