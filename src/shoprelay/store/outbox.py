@@ -264,9 +264,10 @@ def _ordering_rules(kind: str) -> list[Any]:
     if kind not in ORDERED_KINDS:
         return []
     other = outbox.alias("other")
-    key_in_flight = (
-        select(other.c.id).where(_same_key(other), other.c.status == Status.IN_FLIGHT).exists()
-    )
+    # The key's own rows are found by ix_outbox_ordering and their status read there: an
+    # index of status would walk every in-flight entry, dead ones included, for each item.
+    in_flight = other.c.status.concat("") == Status.IN_FLIGHT
+    key_in_flight = select(other.c.id).where(_same_key(other), in_flight).exists()
     return [~key_in_flight]
 
 
