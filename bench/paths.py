@@ -27,10 +27,11 @@ from bench.webhooks import SHOP, order_webhooks
 from shoprelay.delivery.requests import plan_bulk_events
 from shoprelay.mapping.shopify_fields import ShopifyMetrics
 from shoprelay.sim.klaviyo_rules import request_check, string_size_errors
-from shoprelay.sources.shopify.ingest import Delivery, IngestWriter
 from shoprelay.sources.shopify.receive import plan_body
+from shoprelay.sources.shopify.topics import SOURCE
 from shoprelay.store import outbox
 from shoprelay.store.database import Store
+from shoprelay.store.ingest import IngestWriter, WebhookDelivery
 
 TOPIC = "orders/create"
 
@@ -98,7 +99,9 @@ async def group_commit(store: Store, orders: Sequence[bytes], size: PathsSize) -
     """One group commit of `size.group` new orders."""
     metrics, writer = ShopifyMetrics(), IngestWriter(store)
     deliveries = [
-        Delivery(SHOP, f"paths-{n}", TOPIC, plan_body(TOPIC, SHOP, body, metrics), body)
+        WebhookDelivery(
+            SOURCE, SHOP, f"paths-{n}", TOPIC, plan_body(TOPIC, SHOP, body, metrics), body
+        )
         for n, body in enumerate(orders)
     ]
     groups = [deliveries[i : i + size.group] for i in range(0, len(deliveries), size.group)]
@@ -109,7 +112,7 @@ async def group_commit(store: Store, orders: Sequence[bytes], size: PathsSize) -
     return row
 
 
-def _commit(writer: IngestWriter, group: list[Delivery]) -> Callable[[], Awaitable[Any]]:
+def _commit(writer: IngestWriter, group: list[WebhookDelivery]) -> Callable[[], Awaitable[Any]]:
     return lambda: writer.commit(group)
 
 

@@ -25,6 +25,13 @@ def pytest_configure(config: pytest.Config) -> None:
     logs.configure("DEBUG")
 
 
+@pytest.fixture(autouse=True)
+def _logs_at_every_level() -> None:
+    """A CLI test configures logging from its own settings (a level, a format); the next test
+    starts from every level again, so what it captures does not depend on the order."""
+    logs.configure("DEBUG")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         folder = Path(str(item.fspath)).relative_to(Path(__file__).parent).parts[0]

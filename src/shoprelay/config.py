@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shoprelay.errors import ConfigError
+from shoprelay.mapping.shopify_fields import ShopifyMetrics
 
 SECRET_NAMES = (
     "SHOPIFY_WEBHOOK_SECRET",
@@ -23,6 +24,8 @@ SECRET_NAMES = (
 # Shopify's retries end within hours; a delivery triggered longer ago than this is a replay.
 WEBHOOK_MAX_AGE_SECONDS = 48 * 3600
 MAX_PENDING_BYTES = 64_000_000
+# The METRIC_* defaults: the mapping's own, so the names live in one place.
+_METRICS = ShopifyMetrics()
 
 
 class Settings(BaseSettings):
@@ -61,12 +64,12 @@ class Settings(BaseSettings):
     # Days a delivered item keeps its body (a customer's data); its dedup key stays. 0: forever.
     OUTBOX_RETENTION_DAYS: float = Field(default=30.0, ge=0)
 
-    METRIC_PLACED_ORDER: str = "Placed Order"
-    METRIC_ORDERED_PRODUCT: str = "Ordered Product"
-    METRIC_FULFILLED_ORDER: str = "Fulfilled Order"
-    METRIC_CANCELLED_ORDER: str = "Cancelled Order"
-    METRIC_REFUNDED_ORDER: str = "Refunded Order"
-    METRIC_STARTED_CHECKOUT: str = "Started Checkout"
+    METRIC_PLACED_ORDER: str = _METRICS.placed_order
+    METRIC_ORDERED_PRODUCT: str = _METRICS.ordered_product
+    METRIC_FULFILLED_ORDER: str = _METRICS.fulfilled_order
+    METRIC_CANCELLED_ORDER: str = _METRICS.cancelled_order
+    METRIC_REFUNDED_ORDER: str = _METRICS.refunded_order
+    METRIC_STARTED_CHECKOUT: str = _METRICS.started_checkout
 
     SHIPSTATION_API_KEY: SecretStr | None = None
     SHIPSTATION_API_SECRET: SecretStr | None = None
@@ -102,12 +105,12 @@ class Settings(BaseSettings):
 
     @field_validator("SHOPIFY_MAX_PENDING_BYTES")
     @classmethod
-    def _room_for_the_largest_body(cls, budget: int, info: ValidationInfo) -> int:
+    def _room_for_the_largest_body(cls, pending: int, info: ValidationInfo) -> int:
         # Otherwise a body the limit allows could never be admitted: Shopify would resend it
         # until it gave up.
-        if budget < info.data.get("SHOPIFY_MAX_BODY_BYTES", 0):
+        if pending < info.data.get("SHOPIFY_MAX_BODY_BYTES", 0):
             raise ValueError("must be at least SHOPIFY_MAX_BODY_BYTES")
-        return budget
+        return pending
 
     @property
     def shopify_secrets(self) -> list[bytes]:

@@ -14,16 +14,16 @@ import structlog
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from shoprelay import status
 from shoprelay.config import Settings
 from shoprelay.delivery.dispatcher import DeliveryConfig, Dispatcher
 from shoprelay.delivery.klaviyo import KlaviyoClient
 from shoprelay.errors import ConfigError
 from shoprelay.mapping.shopify_fields import ShopifyMetrics
-from shoprelay.sources.shopify.ingest import IngestWriter
+from shoprelay.operations import status
 from shoprelay.sources.shopify.receive import Receiver
 from shoprelay.store import retention
 from shoprelay.store.database import Store
+from shoprelay.store.ingest import IngestWriter
 
 log = structlog.get_logger("shoprelay.service")
 RETENTION_PASS_SECONDS = 600.0

@@ -19,10 +19,11 @@ from typer.testing import CliRunner
 
 from shoprelay.cli.main import app
 from shoprelay.mapping.shopify_fields import ShopifyMetrics
-from shoprelay.sources.shopify.ingest import Delivery, IngestWriter
 from shoprelay.sources.shopify.receive import plan_body
+from shoprelay.sources.shopify.topics import SOURCE
 from shoprelay.store import outbox, pauses
 from shoprelay.store.database import Store
+from shoprelay.store.ingest import IngestWriter, WebhookDelivery
 from shoprelay.store.outbox import Failure, NewItem
 
 SHOP = "cli-shop.myshopify.com"
@@ -53,7 +54,8 @@ async def _seed(database_url: str) -> None:
         failure = Failure("invalid", "Invalid phone number.", "/data/attributes/phone_number", 400)
         await outbox.dead_letter(store, claimed, [failure], now)
         body = b'{"id": 5, "email": '
-        delivery = Delivery(
+        delivery = WebhookDelivery(
+            SOURCE,
             SHOP,
             "w1",
             "orders/create",

@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from shoprelay.cli.main import app
-from shoprelay.replay import BATCH
-from shoprelay.sources.shopify.ingest import Delivery, IngestWriter, Outcome
+from shoprelay.operations.replay import BATCH
 from shoprelay.store import deadletters
 from shoprelay.store.database import Store
+from shoprelay.store.ingest import IngestWriter, WebhookDelivery, WebhookOutcome
 from shoprelay.store.outbox import Status
 from shoprelay.store.retention import CLEARED_BODY
 from shoprelay.store.schema import dead_letters, outbox, webhook_receipts
@@ -148,7 +148,7 @@ def test_replay_all_goes_batch_by_batch_and_requeues_each_letter_once(
     cli: CliRunner, database_url: str, letters_alive: list[int]
 ) -> None:
     """2,500 letters are read, held and committed a batch at a time; every item is requeued
-    with a fresh budget, every webhook re-planned once; letters recorded by the replay
+    with attempts and age from zero, every webhook re-planned once; letters recorded by the replay
     itself (webhooks still unprocessable) are left for the next one."""
     asyncio.run(_seed(database_url))
 
@@ -182,7 +182,9 @@ def test_replay_all_cut_short_and_run_again_replays_nothing_twice(
     asyncio.run(_seed(database_url))
     commit = IngestWriter.commit
 
-    async def dies_after_committing(self: IngestWriter, batch: Sequence[Delivery]) -> list[Outcome]:
+    async def dies_after_committing(
+        self: IngestWriter, batch: Sequence[WebhookDelivery]
+    ) -> list[WebhookOutcome]:
         await commit(self, batch)
         raise ConnectionError("the database went away")
 

@@ -1,4 +1,4 @@
-"""A receiving process's memory follows its configured budget, not the webhooks sent to it."""
+"""A receiving process's memory follows its limit of pending bytes, not the webhooks sent to it."""
 
 from __future__ import annotations
 
@@ -21,16 +21,16 @@ from shoprelay.sim import shopify as sender
 SERVER = Path(__file__).parents[1] / "support" / "webhook_server.py"
 SHOP = "flood.myshopify.com"
 MIB = 1024 * 1024
-BUDGET = 8 * MIB
+PENDING_LIMIT = 8 * MIB
 BODY_BYTES = 1_500_000
 SENDERS = 200
 # Each sender takes about this long over its body, so that all of them are under way at once.
 PIECES, PIECE_SECONDS = 15, 0.05
 # Each admitted body is held a few times over while it is read, joined, verified and parsed,
-# and the allocator keeps some of what was freed: a small multiple of the budget, plus room
-# for the connections and the interpreter's own garbage. Without the budget every body is
+# and the allocator keeps some of what was freed: a small multiple of the limit, plus room
+# for the connections and the interpreter's own garbage. Without the limit every body is
 # read at once: SENDERS x BODY_BYTES, 286 MiB, held at least once.
-GROWTH_BOUND = 4 * BUDGET + 24 * MIB
+GROWTH_BOUND = 4 * PENDING_LIMIT + 24 * MIB
 
 
 @dataclass
@@ -58,7 +58,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         "SHOPIFY_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "KLAVIYO_PRIVATE_API_KEY": "pk_flood_test",
         "KLAVIYO_API_URL": "http://127.0.0.1:9",
-        "SHOPIFY_MAX_PENDING_BYTES": str(BUDGET),
+        "SHOPIFY_MAX_PENDING_BYTES": str(PENDING_LIMIT),
         "LOG_LEVEL": "WARNING",
     }
     process = subprocess.Popen(
@@ -96,10 +96,10 @@ def receipts(database: Path) -> set[str]:
         return {row[0] for row in conn.execute("SELECT webhook_id FROM webhook_receipts")}
 
 
-async def test_a_flood_of_large_webhooks_stays_within_the_budget(server: Server) -> None:
+async def test_a_flood_of_large_webhooks_stays_within_the_pending_bytes(server: Server) -> None:
     """SENDERS signed bodies of BODY_BYTES sent side by side: the process grows by a bounded
-    multiple of its budget; what does not fit is refused with 503 (counted, with Retry-After),
-    and every webhook answered 200 is stored."""
+    multiple of its limit of pending bytes; what does not fit is refused with 503 (counted,
+    with Retry-After), and every webhook answered 200 is stored."""
     body, headers = large_webhook()
     limits = httpx.Limits(max_connections=SENDERS, max_keepalive_connections=SENDERS)
     async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
@@ -126,7 +126,7 @@ async def test_a_flood_of_large_webhooks_stays_within_the_budget(server: Server)
     taken = {webhook_id for webhook_id, answer in by_id.items() if answer.status_code == 200}
     refused = {webhook_id for webhook_id, answer in by_id.items() if answer.status_code == 503}
     assert taken | refused == set(by_id), {answer.status_code for answer in answers}
-    assert taken, "the budget takes some of the flood"
+    assert taken, "the pending bytes take some of the flood"
     assert refused, "and refuses the rest"
     for webhook_id in refused:
         assert orjson.loads(by_id[webhook_id].content)["outcome"] == "overloaded"
@@ -136,4 +136,6 @@ async def test_a_flood_of_large_webhooks_stays_within_the_budget(server: Server)
     assert taken <= stored
     assert not refused & stored
     growth = (peak_kib - resting_kib) * 1024
-    assert growth < GROWTH_BOUND, f"grew {growth / MIB:.0f} MiB for a {BUDGET / MIB:.0f} MiB budget"
+    assert growth < GROWTH_BOUND, (
+        f"grew {growth / MIB:.0f} MiB for {PENDING_LIMIT / MIB:.0f} MiB pending"
+    )

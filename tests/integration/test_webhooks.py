@@ -283,7 +283,7 @@ async def test_refund_before_its_order_is_kept_and_replayable(
     relay: RunningService, sim: KlaviyoSimServer, client: httpx.AsyncClient
 ) -> None:
     """A refund for an unseen order is dead-lettered; replayed after the order, it is delivered."""
-    from shoprelay.replay import replay
+    from shoprelay.operations.replay import replay
     from shoprelay.service import shopify_metrics
 
     refund = await send(client, relay, "refunds/create", sample("refunds-create.json"))
@@ -496,13 +496,13 @@ def unread() -> Receive:
 async def test_past_the_pending_bytes_a_webhook_gets_503_before_its_body_is_read(
     relay: RunningService,
 ) -> None:
-    """While slow senders hold the budget, a declared body that does not fit is refused at
+    """While slow senders hold the pending bytes, a declared body that does not fit is refused at
     once, counted, with Retry-After; a chunked one is refused once its chunks go past it. Once
     they are answered the room comes back, whole."""
     order = sample("orders-create.json")
     body, _ = signed(order, "x")
-    budget = 2 * len(body) + len(body) // 2  # two held, and half a body of room
-    app = endpoint(relay, max_pending_bytes=budget)
+    pending_limit = 2 * len(body) + len(body) // 2  # two held, and half a body of room
+    app = endpoint(relay, max_pending_bytes=pending_limit)
     release = asyncio.Event()
     slow = []
     for n in range(2):
@@ -512,7 +512,7 @@ async def test_past_the_pending_bytes_a_webhook_gets_503_before_its_body_is_read
     before = outcome_count("overloaded")
 
     _, declared = signed(order | {"id": 9100}, "declared")
-    declared["Content-Length"] = str(budget // 2)
+    declared["Content-Length"] = str(pending_limit // 2)
     status, headers, document = await asgi_post(app, declared, unread())()
     assert status == 503
     assert headers[b"retry-after"] == b"5"
@@ -534,9 +534,9 @@ async def test_past_the_pending_bytes_a_webhook_gets_503_before_its_body_is_read
         (200, "processed")
     ] * 2
     whole_body, whole = signed(order | {"id": 9300, "note": "x" * 10}, "whole", chunked=True)
-    whole_body += b" " * (budget - len(whole_body))  # JSON allows trailing blanks
+    whole_body += b" " * (pending_limit - len(whole_body))  # JSON allows trailing blanks
     whole["X-Shopify-Hmac-Sha256"] = sender.sign(whole_body, WEBHOOK_SECRET.encode())
-    whole["Content-Length"] = str(budget)
+    whole["Content-Length"] = str(pending_limit)
     once = [whole_body]
 
     async def at_once() -> Message:

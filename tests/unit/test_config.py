@@ -96,7 +96,7 @@ def test_webhook_bounds_default_to_two_days_and_64_mb(
 def test_webhook_bounds_that_cannot_work_stop_start_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], named: str
 ) -> None:
-    """A negative age, no connections, or a budget too small for one body the limit allows."""
+    """A negative age, no connections, or pending bytes too few for one body the limit allows."""
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=f"^{named}:"):
         load_settings(environ)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import typer
 import uvloop
 from rich.console import Console
+from rich.markup import escape
 
 from shoprelay import logs
 from shoprelay.config import Settings, load_settings
@@ -21,7 +22,7 @@ from shoprelay.errors import ShoprelayError
 from shoprelay.store.database import Store
 
 console = Console()
-errors = Console(stderr=True)
+stderr = Console(stderr=True)
 T = TypeVar("T")
 
 _RELATIVE = re.compile(r"^(\d+)([smhd])$")
@@ -38,11 +39,15 @@ def settings() -> Settings:
 
 @contextlib.contextmanager
 def clear_errors() -> Iterator[None]:
-    """A ShoprelayError becomes one red line and exit code 1, not a traceback."""
+    """A ShoprelayError becomes one red line and exit code 1, not a traceback.
+
+    The message is printed literally (text in brackets is not markup) and is not
+    wrapped, so a long problem line keeps its indent.
+    """
     try:
         yield
     except ShoprelayError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
+        stderr.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 

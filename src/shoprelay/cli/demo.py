@@ -23,7 +23,7 @@ from shoprelay.config import load_settings
 from shoprelay.service import Service
 from shoprelay.sim import shopify as shopify_sim
 from shoprelay.sim.klaviyo import create_app as create_klaviyo_sim
-from shoprelay.sim.klaviyo_config import KlaviyoSimConfig
+from shoprelay.sim.klaviyo_config import DEMO_API_KEY, KlaviyoSimConfig
 from shoprelay.sim.klaviyo_faults import Faults
 from shoprelay.sim.klaviyo_state import KlaviyoSim
 from shoprelay.sim.shipstation import create_app as create_shipstation_sim
@@ -35,7 +35,6 @@ from shoprelay.web.serving import serving
 
 SHOP = "demo-shop.myshopify.com"
 SECRET = "demo-webhook-secret"
-KEY = "pk_sim_demo"
 SHIPSTATION_POLL_SECONDS = 3
 PAUSE_WAIT_SECONDS = 15
 STORMY = Faults(
@@ -74,7 +73,7 @@ async def demo_world(workdir: Path) -> AsyncIterator[Demo]:
                 "SHIPSTATION_POLL_INTERVAL": str(SHIPSTATION_POLL_SECONDS),
                 "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'demo.db'}",
                 "KLAVIYO_API_URL": klaviyo_url,
-                "KLAVIYO_PRIVATE_API_KEY": KEY,
+                "KLAVIYO_PRIVATE_API_KEY": DEMO_API_KEY,
                 "SHOPIFY_WEBHOOK_SECRET": SECRET,
                 "KLAVIYO_TIMEOUT_SECONDS": "1.5",
                 "DELIVERY_BACKOFF_BASE_SECONDS": "0.2",
@@ -253,11 +252,12 @@ async def _next_sync(demo: Demo, after: str | None) -> str | None:
 
 async def refused_by_klaviyo(demo: Demo) -> None:
     """Plant one event Klaviyo must refuse (time before 1990), to show a 400's dead letter."""
+    metric = demo.service.settings.METRIC_PLACED_ORDER
     event = {
         "properties": {"OrderId": "demo-refused"},
         "time": "1985-01-01T00:00:00Z",
         "unique_id": "demo:refused:1",
-        "metric": {"data": {"type": "metric", "attributes": {"name": "Placed Order"}}},
+        "metric": {"data": {"type": "metric", "attributes": {"name": metric}}},
         "profile": {"data": {"type": "profile", "attributes": {"email": "ada@example.com"}}},
     }
     item = NewItem("event", "demo:refused:1", event, "demo")

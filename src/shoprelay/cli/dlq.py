@@ -10,7 +10,7 @@ from rich.table import Table
 
 from shoprelay.cli.common import console, parse_time, run, settings, show_time, with_store
 from shoprelay.errors import NotFoundError
-from shoprelay.replay import ReplayReport, replay, replay_open
+from shoprelay.operations.replay import ReplayReport, replay, replay_open
 from shoprelay.service import shopify_metrics
 from shoprelay.store import deadletters
 from shoprelay.store.database import Store

@@ -12,7 +12,7 @@ import httpx
 import typer
 from rich.markup import escape
 
-from shoprelay.cli.common import clear_errors, console, errors, settings
+from shoprelay.cli.common import clear_errors, console, settings, stderr
 from shoprelay.errors import ShoprelayError
 from shoprelay.service import require
 from shoprelay.sim.shopify import WEBHOOK_PATH, encode, headers
@@ -43,8 +43,8 @@ def send_webhook(topic: str, file: Path | None, url: str, shop: str) -> None:
         if note := _note(topic, str(outcome)):
             console.print(note)
         return
-    errors.print(f"[red]error:[/red] {escape(summary)}: {topic} to {target}")
-    errors.print(escape(_explain(response.status_code, outcome, answer.get("error"))))
+    stderr.print(f"[red]error:[/red] {escape(summary)}: {topic} to {target}")
+    stderr.print(escape(_explain(response.status_code, outcome, answer.get("error"))))
     raise typer.Exit(1)
 
 

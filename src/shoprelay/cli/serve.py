@@ -16,13 +16,13 @@ from types import FrameType
 
 import uvicorn
 
-from shoprelay.cli.common import bind_port, clear_errors, errors, run, settings, with_store
+from shoprelay.cli.common import bind_port, clear_errors, run, settings, stderr, with_store
 from shoprelay.config import Settings
 from shoprelay.delivery.wakeups import WakeSender, listen
 from shoprelay.errors import ConfigError, ShoprelayError
 from shoprelay.service import Service, missing
+from shoprelay.store import dialects
 from shoprelay.store.database import Store
-from shoprelay.store.dialects.sqlite import in_memory
 from shoprelay.web.app import create_app
 
 
@@ -33,7 +33,7 @@ def serve(host: str, port: int, workers: int) -> None:
     # Refuse a bad configuration before taking the port, every variable named at once.
     with clear_errors():
         problems = missing(config, "SHOPIFY_WEBHOOK_SECRET", "KLAVIYO_PRIVATE_API_KEY")
-        if config.DATABASE_URL.startswith("sqlite") and in_memory(config.DATABASE_URL):
+        if dialects.for_url(config.DATABASE_URL).one_process_only(config.DATABASE_URL):
             # Receivers would acknowledge into a database the delivery process never sees.
             problems.append(
                 "DATABASE_URL: serve runs several processes, and an in-memory SQLite database "
@@ -215,5 +215,5 @@ def _supervise(children: Sequence[multiprocessing.process.BaseProcess]) -> None:
         child.join(timeout=15)
     failed = [child.exitcode for child in children if child.exitcode not in (0, -signal.SIGTERM)]
     if failed:
-        errors.print(f"[red]error:[/red] a worker exited with code {failed[0]}; stopping")
+        stderr.print(f"[red]error:[/red] a worker exited with code {failed[0]}; stopping")
         sys.exit(1)

@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 from rich.table import Table
 
-from shoprelay import status as status_document
 from shoprelay.cli.common import console, run, settings, show_time, with_store
+from shoprelay.operations import status as status_document
 from shoprelay.store import pauses
 from shoprelay.store.database import Store
 

@@ -15,8 +15,8 @@ MAX_BULK_BYTES = 5_000_000
 IDENTIFIERS = ("email", "phone_number", "external_id", "anonymous_id", "_kx")
 _EVENTS_AT = "/data/attributes/events-bulk-create/data"
 _PROFILES_AT = "/data/attributes/profiles/data"
-# Bytes around each event and each profile entry in the bulk body, with commas; measured, then
-# rounded up (the unit test checks the real encoded size).
+# Bytes around each event and each profile entry in the bulk body, with commas: at least the
+# real ones, so a batch never outgrows MAX_BULK_BYTES (the unit test checks the encoded size).
 _EVENT_WRAPPER = 40
 _ENTRY_WRAPPER = 120
 

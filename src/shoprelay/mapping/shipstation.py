@@ -13,6 +13,7 @@ from shoprelay.mapping.klaviyo import (
     KlaviyoProfile,
     check_metric_names,
     json_number,
+    klaviyo_time,
     unique_id,
 )
 from shoprelay.mapping.values import money, sortable_utc
@@ -129,8 +130,9 @@ def _number(raw: object) -> float | int | None:
     return None if raw is None or raw == "" else json_number(money(raw))
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+def _order_date(order: dict[str, Any]) -> str | None:
+    moment = pacific_to_utc(order.get("orderDate"))
+    return None if moment is None else klaviyo_time(moment)
 
 
 def _shipment_properties(shipment: dict[str, Any] | None) -> dict[str, Any]:
@@ -162,7 +164,7 @@ def _properties(
         "StoreId": (order.get("advancedOptions") or {}).get("storeId"),
         "StoreName": store.get("storeName"),
         "MarketplaceName": store.get("marketplaceName"),
-        "OrderDate": _iso(pacific_to_utc(order.get("orderDate"))),
+        "OrderDate": _order_date(order),
         "OrderTotal": _number(order.get("orderTotal")),
         "Items": items,
         "ItemNames": [item["Name"] for item in items if item["Name"]],

@@ -171,7 +171,7 @@ async def count_open(conn: AsyncConnection) -> int:
 async def requeue_deliveries(
     conn: AsyncConnection, letters: Sequence[DeadLetter], now: float
 ) -> int:
-    """Send dead-lettered outbox items again, with a fresh attempt budget."""
+    """Send dead-lettered outbox items again as if new: attempts and age start from zero."""
     ids = [letter.outbox_id for letter in letters if letter.outbox_id is not None]
     if not ids:
         return 0

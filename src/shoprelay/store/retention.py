@@ -17,10 +17,10 @@ from sqlalchemy import Select, and_, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoprelay.store import dialects
+from shoprelay.store.cursors import get_cursor, put_cursor
 from shoprelay.store.database import Store
 from shoprelay.store.dialects import Dialect
 from shoprelay.store.outbox import Status
-from shoprelay.store.receipts import get_cursor, put_cursor
 from shoprelay.store.schema import SETTLED_WITH_BODY, dead_letters, outbox
 
 CLEARED_BODY = "{}"

@@ -11,8 +11,8 @@ from sqlalchemy import Connection, bindparam, select
 
 from shoprelay.store.database import Store
 from shoprelay.store.outbox import NewItem, new_rows
-from shoprelay.store.receipts import newer_state_upsert
 from shoprelay.store.schema import dead_letters, outbox, webhook_receipts
+from shoprelay.store.states import newer_state_upsert
 
 
 @dataclass(frozen=True)

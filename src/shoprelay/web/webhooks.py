@@ -2,8 +2,8 @@
 
 Every webhook passes here, so it skips Starlette's request and response objects: the headers
 are read once into a dict, the body is joined from the server's chunks, and the few answers
-are encoded once. The bodies being read or held share a byte budget per process, and the
-group commit a bound on waiting deliveries; past either, a webhook gets 503 at once.
+are encoded once. The bodies being read or held share a limit of pending bytes per process,
+and the group commit a bound on waiting deliveries; past either, a webhook gets 503 at once.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shoprelay.config import MAX_PENDING_BYTES
-from shoprelay.sources.shopify.ingest import IngestOverloaded
 from shoprelay.sources.shopify.receive import Receiver
+from shoprelay.store.ingest import IngestOverloaded
 
 WEBHOOK_PATH = "/webhooks/shopify"
 WEBHOOKS = Counter("shoprelay_webhooks_total", "Shopify webhook deliveries by outcome", ["outcome"])
@@ -45,8 +45,8 @@ class ClientGone(Exception):
     pass
 
 
-class OverBudget(Exception):
-    pass
+class PendingBytesFull(Exception):
+    """Holding a body's next bytes would go past the process's pending bytes."""
 
 
 class PendingBytes:
@@ -89,7 +89,7 @@ async def _read_body(receive: Receive, limit: int, pending: PendingBytes, held: 
                 if size > limit:
                     raise BodyTooLarge
                 if not pending.take(size - taken):
-                    raise OverBudget
+                    raise PendingBytesFull
                 taken = size
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -175,7 +175,7 @@ def shopify_endpoint(
                     WEBHOOKS.labels("too_large").inc()
                     await _answer(send, 413, {"error": "body too large"})
                     return
-                except OverBudget:
+                except PendingBytesFull:
                     await overloaded(send, "pending bytes")
                     return
                 except ClientGone:

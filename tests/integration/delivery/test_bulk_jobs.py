@@ -180,7 +180,7 @@ async def test_a_backlog_goes_in_bulk_while_single_requests_wait_out_their_limit
         lease_seconds=180.0,
     )
     async with running(store, config=config) as harness:
-        # Four trickles: two spend the single budget, two then wait about a minute for it.
+        # Four trickles: two spend the single requests' burst, two then wait about a minute for it.
         for n in range(4):
             await enqueue(store, [event_item(n)])
             harness.dispatcher.wake()

@@ -14,8 +14,9 @@ from tests.integration.shipstation.harness import Account, by_order, queued_even
 from shoprelay.sources.shipstation.poll import run_sync
 from shoprelay.sources.shipstation.session import LeaseLost, SyncOptions, SyncReport
 from shoprelay.store.database import Store
-from shoprelay.store.receipts import get_states, put_newer_state, try_lease
+from shoprelay.store.leases import try_lease
 from shoprelay.store.schema import leases
+from shoprelay.store.states import get_states, put_newer_state
 
 LEASE = "shipstation:default"
 AfterPage = Callable[[str, Mapping[str, str | int]], Awaitable[None]]

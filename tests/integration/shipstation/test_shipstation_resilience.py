@@ -15,7 +15,7 @@ from shoprelay.sources.shipstation.poll import SyncBusy, run_sync
 from shoprelay.sources.shipstation.session import SyncOptions, SyncReport
 from shoprelay.sources.shipstation.status import shipstation_status
 from shoprelay.store.database import Store
-from shoprelay.store.receipts import try_lease
+from shoprelay.store.leases import try_lease
 
 # 2025-11-02 09:00 UTC is 02:00 PDT, when Pacific clocks fall back to 01:00 PST.
 FIRST_PASS = datetime(2025, 11, 2, 8, 40, tzinfo=UTC)  # 01:40 PDT

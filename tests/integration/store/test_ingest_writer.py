@@ -14,18 +14,19 @@ from shoprelay.mapping.shopify_fields import ShopifyMetrics
 from shoprelay.sim.shopify import encode, headers
 from shoprelay.sim.shopify_orders import fake_order
 from shoprelay.sim.shopify_payloads import START, fake_customer
-from shoprelay.sources.shopify.ingest import Delivery, IngestWriter, Outcome
 from shoprelay.sources.shopify.receive import Receiver
-from shoprelay.sources.shopify.topics import Plan
+from shoprelay.sources.shopify.topics import SOURCE
 from shoprelay.store.database import Store
+from shoprelay.store.ingest import IngestWriter, WebhookDelivery, WebhookOutcome
 from shoprelay.store.outbox import NewItem
+from shoprelay.store.plans import Plan
 from shoprelay.store.schema import dead_letters, outbox, resource_state, webhook_receipts
 
 SECRET = b"lanes-secret"
 SHOP = "lanes.myshopify.com"
 
 
-def delivery(receiver: Receiver, topic: str, payload: dict[str, object]) -> Delivery:
+def delivery(receiver: Receiver, topic: str, payload: dict[str, object]) -> WebhookDelivery:
     body = encode(payload)
     signed = {name.lower(): value for name, value in headers(topic, body, SECRET, SHOP).items()}
     prepared = receiver.prepare(signed, body)
@@ -53,7 +54,7 @@ async def test_each_commit_reports_the_lanes_its_items_joined(store: Store) -> N
     assert duplicate.lanes == frozenset()
 
 
-def new_orders(writer: IngestWriter, *, seed: int, count: int) -> list[Delivery]:
+def new_orders(writer: IngestWriter, *, seed: int, count: int) -> list[WebhookDelivery]:
     """`count` verified orders/create deliveries, each of its own customer."""
     receiver, rng = Receiver(writer, [SECRET], ShopifyMetrics()), random.Random(seed)
     return [
@@ -78,8 +79,8 @@ async def test_a_group_with_duplicates_commits_each_delivery_once(store: Store) 
 
 
 async def commit_capturing(
-    writer: IngestWriter, deliveries: list[Delivery]
-) -> tuple[list[Outcome], list[tuple[str, bool]]]:
+    writer: IngestWriter, deliveries: list[WebhookDelivery]
+) -> tuple[list[WebhookOutcome], list[tuple[str, bool]]]:
     """Commit one group; its outcomes, and every statement sent meanwhile (whitespace folded,
     and whether it was an executemany)."""
     statements: list[tuple[str, bool]] = []
@@ -133,7 +134,9 @@ async def test_a_failed_group_writes_nothing_and_only_the_bad_delivery_fails(
     writer = IngestWriter(store)
     good = new_orders(writer, seed=9, count=3)
     broken_item = NewItem("event", "event:broken", {"n": 1}, "shopify", account=None)  # type: ignore[arg-type]
-    broken = Delivery(SHOP, "broken-1", "orders/create", Plan("processed", [broken_item]), b"{}")
+    broken = WebhookDelivery(
+        SOURCE, SHOP, "broken-1", "orders/create", Plan("processed", [broken_item]), b"{}"
+    )
     with pytest.raises(Exception):  # noqa: B017, PT011 - the driver's own error for NOT NULL
         await writer.commit([*good, broken])
     async with store.read() as conn:

@@ -17,15 +17,15 @@ from shoprelay.mapping.shopify_fields import ShopifyMetrics
 from shoprelay.sim.shopify import encode, headers
 from shoprelay.sim.shopify_orders import fake_order
 from shoprelay.sim.shopify_payloads import START, fake_customer
-from shoprelay.sources.shopify.ingest import (
-    Delivery,
+from shoprelay.sources.shopify.receive import Receiver
+from shoprelay.store.database import Store
+from shoprelay.store.ingest import (
     IngestOverloaded,
     IngestStopped,
     IngestWriter,
-    Outcome,
+    WebhookDelivery,
+    WebhookOutcome,
 )
-from shoprelay.sources.shopify.receive import Receiver
-from shoprelay.store.database import Store
 from shoprelay.web.webhooks import WEBHOOK_PATH, shopify_endpoint
 
 SECRET = b"survival-secret"
@@ -45,7 +45,7 @@ def signed_orders(count: int, seed: int) -> list[tuple[bytes, dict[str, str]]]:
     return found
 
 
-def deliveries(writer: IngestWriter, count: int, seed: int) -> list[Delivery]:
+def deliveries(writer: IngestWriter, count: int, seed: int) -> list[WebhookDelivery]:
     receiver = Receiver(writer, [SECRET], ShopifyMetrics())
     prepared = [receiver.prepare(signed, body) for body, signed in signed_orders(count, seed)]
     assert all(prepared)
@@ -95,7 +95,7 @@ async def test_an_unexpected_error_answers_its_group_and_the_writer_goes_on(
     settle = writer._settle
     broken = [True]
 
-    def settle_once_broken(group: Any, outcomes: list[Outcome]) -> None:
+    def settle_once_broken(group: Any, outcomes: list[WebhookOutcome]) -> None:
         if broken.pop() if broken else False:
             raise RuntimeError("a bug in settling")
         settle(group, outcomes)
@@ -122,7 +122,7 @@ async def test_a_stopped_writer_fails_what_waits_and_refuses_the_rest(
     writer = IngestWriter(store)
     committing = asyncio.Event()
 
-    async def never_commits(_: Any) -> list[Outcome]:
+    async def never_commits(_: Any) -> list[WebhookOutcome]:
         committing.set()
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
@@ -150,7 +150,7 @@ async def test_past_the_waiting_bound_a_webhook_gets_503_at_once_and_the_rest_co
     release = asyncio.Event()
     commit = writer.commit
 
-    async def held_commit(group: Any) -> list[Outcome]:
+    async def held_commit(group: Any) -> list[WebhookOutcome]:
         await release.wait()
         return await commit(group)
 

@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from shoprelay.store.database import Store
 from shoprelay.store.dialects import sqlite
-from shoprelay.store.receipts import newer_state_upsert
 from shoprelay.store.schema import resource_state
+from shoprelay.store.states import newer_state_upsert
 
 
 def state(n: int, version: str) -> dict[str, object]:

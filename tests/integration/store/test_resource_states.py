@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from shoprelay.store.database import Store
-from shoprelay.store.receipts import get_states, newer_state_upsert, state_keys, states_query
 from shoprelay.store.schema import resource_state
+from shoprelay.store.states import get_states, newer_state_upsert, state_keys, states_query
 
 SHOP = "bench.myshopify.com"
 

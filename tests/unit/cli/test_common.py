@@ -1,10 +1,11 @@
-"""Time arguments of the CLI."""
+"""Time arguments and clear errors of the CLI."""
 
 from __future__ import annotations
 
 import pytest
+import typer
 
-from shoprelay.cli.common import parse_time
+from shoprelay.cli.common import clear_errors, parse_time
 from shoprelay.errors import ShoprelayError
 
 
@@ -24,3 +25,14 @@ def test_nonsense_is_a_clear_error() -> None:
     """Anything else is refused with the value named."""
     with pytest.raises(ShoprelayError, match="yesterday"):
         parse_time("yesterday")
+
+
+def test_clear_errors_print_the_message_literally(capsys: pytest.CaptureFixture[str]) -> None:
+    """Brackets in a message are text, not markup, and a long line is not wrapped."""
+    long_line = "  DATABASE_URL: " + "x" * 120
+    with pytest.raises(typer.Exit) as stopped, clear_errors():
+        raise ShoprelayError(f"bad [x] here [red]\n{long_line}")
+    assert stopped.value.exit_code == 1
+    printed = capsys.readouterr().err
+    assert "error: bad [x] here [red]" in printed
+    assert long_line in printed.splitlines()

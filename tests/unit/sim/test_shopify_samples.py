@@ -9,7 +9,8 @@ import pytest
 
 from shoprelay.mapping.shopify_fields import ShopifyMetrics
 from shoprelay.sim.shopify_samples import sample_payload, sample_topics
-from shoprelay.sources.shopify.topics import TOPICS, ResourceRef, plan, version
+from shoprelay.sources.shopify.topics import TOPICS, plan, version
+from shoprelay.store.plans import ResourceRef
 
 SHOP = "demo-shop.myshopify.com"
 AT = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)

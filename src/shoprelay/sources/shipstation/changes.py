@@ -18,8 +18,8 @@ from shoprelay.mapping.klaviyo import KlaviyoEvent
 from shoprelay.mapping.shipstation import SOURCE, order_version, order_version_ceiling
 from shoprelay.store import deadletters
 from shoprelay.store.database import Store
-from shoprelay.store.receipts import ResourceState, put_newer_state
 from shoprelay.store.schema import dead_letters
+from shoprelay.store.states import ResourceState, put_newer_state
 
 KIND = "order"
 MAX_REASON = 300

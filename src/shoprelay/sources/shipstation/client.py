@@ -33,7 +33,7 @@ def _header_int(headers: Mapping[str, str], name: str) -> int | None:
 
 
 @dataclass
-class RateBudget:
+class RateWindow:
     """What ShipStation's headers last said about the key's window; all times are monotonic."""
 
     margin: int
@@ -103,7 +103,7 @@ class ShipStationClient:
         self._http = httpx.AsyncClient(
             base_url=base_url, auth=httpx.BasicAuth(api_key, api_secret), timeout=timeout
         )
-        self.budget = RateBudget(margin=margin, padding=reset_padding)
+        self.rate_window = RateWindow(margin=margin, padding=reset_padding)
         self.retry = retry or ShipStationRetry()
         self.requests_used = 0
         self._sleep, self._clock = sleep, clock
@@ -145,7 +145,7 @@ class ShipStationClient:
         )
 
     async def _pace(self) -> None:
-        wait = self.budget.wait_seconds(self._clock())
+        wait = self.rate_window.wait_seconds(self._clock())
         if wait > 0:
             log.debug("shipstation.pacing", seconds=round(wait, 2))
             await self._sleep(wait)
@@ -162,7 +162,7 @@ class ShipStationClient:
             log.warning("shipstation.transport_error", path=path, attempt=attempt + 1, error=kind)
             await self._backoff(attempt)
             return None
-        self.budget.observe(response.headers, self._clock())
+        self.rate_window.observe(response.headers, self._clock())
         return response
 
     async def _handle_failure(self, path: str, response: httpx.Response, attempt: int) -> None:
@@ -174,7 +174,7 @@ class ShipStationClient:
                 "SHIPSTATION_API_KEY and SHIPSTATION_API_SECRET (V1 keys, Account > API Settings)"
             )
         if status == 429:
-            wait = self.budget.throttled_seconds(self._clock())
+            wait = self.rate_window.throttled_seconds(self._clock())
             log.warning("shipstation.throttled", path=path, wait_seconds=round(wait, 2))
             await self._sleep(wait)
             return

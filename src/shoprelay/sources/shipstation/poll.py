@@ -19,8 +19,9 @@ from shoprelay.sources.shipstation.backfill import new_plan, run_backfill
 from shoprelay.sources.shipstation.client import ShipStationClient
 from shoprelay.sources.shipstation.session import SyncOptions, SyncReport, SyncSession
 from shoprelay.sources.shipstation.sync import run_incremental
+from shoprelay.store.cursors import get_cursor, put_cursor
 from shoprelay.store.database import Store
-from shoprelay.store.receipts import get_cursor, put_cursor, release_lease, try_lease
+from shoprelay.store.leases import release_lease, try_lease
 
 log = structlog.get_logger(__name__)
 
@@ -58,12 +59,12 @@ async def _update_report(store: Store, options: SyncOptions, **values: Any) -> N
         await put_cursor(store, conn, options.report_name, report | values, time.time())
 
 
-def _budget(client: ShipStationClient) -> dict[str, Any]:
-    budget = client.budget
+def _rate_window(client: ShipStationClient) -> dict[str, Any]:
+    window = client.rate_window
     return {
-        "limit": budget.limit,
-        "remaining": budget.remaining,
-        "reset_seconds": round(budget.seconds_to_reset(time.monotonic()), 1),
+        "limit": window.limit,
+        "remaining": window.remaining,
+        "reset_seconds": round(window.seconds_to_reset(time.monotonic()), 1),
         "observed_at": sortable_utc(utc_now()),
     }
 
@@ -107,7 +108,7 @@ async def run_sync(
 async def _run_and_report(
     store: Store, client: ShipStationClient, options: SyncOptions, session: SyncSession
 ) -> None:
-    """Run the sync; record its summary, the API budget and any error for `status`."""
+    """Run the sync; record its summary, the rate-limit window and any error for `status`."""
     error: dict[str, Any] | None = None
     try:
         await _sync(session)
@@ -124,8 +125,9 @@ async def _run_and_report(
             "last_sync": session.report.to_dict(),
             "last_error": error,
         }
-        if client.budget.limit is not None:  # a refused request says nothing of the budget
-            values["budget"] = _budget(client)
+        if client.rate_window.limit is not None:  # a refused request says nothing of it
+            # Stored under "budget", status's `api_budget`: keys existing reports already hold.
+            values["budget"] = _rate_window(client)
         await _save_report(store, options, values)
     log.info("shipstation.sync_done", **_summary(session.report))
 

@@ -34,9 +34,11 @@ from shoprelay.sources.shipstation.changes import (
 )
 from shoprelay.sources.shipstation.client import ShipStationClient, ShipStationError
 from shoprelay.sources.shipstation.labels import LabelIndex
+from shoprelay.store.cursors import put_cursor
 from shoprelay.store.database import Store
+from shoprelay.store.leases import hold_lease, try_lease
 from shoprelay.store.outbox import enqueue
-from shoprelay.store.receipts import get_states, hold_lease, put_cursor, try_lease
+from shoprelay.store.states import get_states
 
 log = structlog.get_logger(__name__)
 __all__ = ["KIND", "LeaseLost", "SyncOptions", "SyncReport", "SyncSession"]

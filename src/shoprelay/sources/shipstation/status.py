@@ -1,4 +1,4 @@
-"""The ShipStation part of `shoprelay status`: sync times, watermark, counts, budget, last error."""
+"""The ShipStation part of `shoprelay status`: sync times, watermark, counts, rate limit, errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoprelay.mapping.shipstation import SOURCE
 from shoprelay.sources.shipstation.session import KIND, SyncOptions
-from shoprelay.store.receipts import count_states, get_cursor
+from shoprelay.store.cursors import get_cursor
+from shoprelay.store.states import count_states
 
 EVENTS_PREFIX = "events:"
 

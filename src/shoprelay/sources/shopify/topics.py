@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +15,7 @@ from shoprelay.mapping.klaviyo import KlaviyoProfile
 from shoprelay.mapping.shopify_fields import ShopifyMetrics, UnmappableError
 from shoprelay.mapping.values import sortable_utc
 from shoprelay.sources.items import event_item, profile_item
-from shoprelay.store.outbox import NewItem
+from shoprelay.store.plans import UNDATED, Plan, ResourceRef
 
 SOURCE = "shopify"
 TOPICS = frozenset(
@@ -32,30 +31,6 @@ TOPICS = frozenset(
         "checkouts/update",
     }
 )
-# Sorts before every real timestamp, so any dated version wins over it.
-UNDATED = "0000-00-00T00:00:00.000000Z"
-
-
-@dataclass(frozen=True)
-class ResourceRef:
-    kind: str  # "customer" | "order" | "checkout" | "refund"
-    id: str
-    version: str = UNDATED
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The effects of one webhook, decided before its transaction."""
-
-    outcome: str  # "processed" | "ignored" | "unprocessable"
-    items: list[NewItem] = field(default_factory=list)
-    resource: ResourceRef | None = None
-    state: dict[str, Any] | None = None
-    reason: str | None = None
-    notes: tuple[str, ...] = ()
-    # A plan that needs another resource's stored state (a refund needs its order's customer).
-    needs: ResourceRef | None = None
-    finish: Callable[[dict[str, Any] | None], Plan] | None = None
 
 
 def version(moment: datetime | None) -> str:

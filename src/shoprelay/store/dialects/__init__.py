@@ -50,6 +50,10 @@ class Dialect(Protocol):
         """A lock that queues this process's writes behind other processes' ones."""
         ...
 
+    def one_process_only(self, url: str) -> bool:
+        """Whether `url` names a database only one process can see (SQLite in memory)."""
+        ...
+
     def insert(self, table: Table) -> Any:
         """The dialect's INSERT, which knows ON CONFLICT."""
         ...

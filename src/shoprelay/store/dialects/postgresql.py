@@ -52,6 +52,10 @@ class PostgreSQLDialect:
         # asyncpg does its I/O on the event loop; batched writes use run_sync instead.
         return None
 
+    def one_process_only(self, url: str) -> bool:
+        # A server: every process that can reach it sees the same database.
+        return False
+
     def writer_lock(self, url: str) -> None:
         # Row locks and SKIP LOCKED already let writers from many processes run side by side.
         return None

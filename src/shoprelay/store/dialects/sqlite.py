@@ -108,6 +108,9 @@ class SQLiteDialect:
         self.configure(engine)
         return engine
 
+    def one_process_only(self, url: str) -> bool:
+        return in_memory(url)
+
     def writer_lock(self, url: str) -> FileLock | None:
         if in_memory(url) or str(make_url(url).database).startswith("file:"):
             return None

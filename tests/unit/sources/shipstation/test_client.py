@@ -1,10 +1,10 @@
-"""The client's pacing arithmetic: header-driven budget with a margin, full-jitter backoff."""
+"""The client's pacing arithmetic: header-driven rate window with a margin, full-jitter backoff."""
 
 from __future__ import annotations
 
 import random
 
-from shoprelay.sources.shipstation.client import RateBudget, ShipStationRetry
+from shoprelay.sources.shipstation.client import RateWindow, ShipStationRetry
 
 
 def headers(remaining: int, reset: int) -> dict[str, str]:
@@ -17,34 +17,34 @@ def headers(remaining: int, reset: int) -> dict[str, str]:
 
 def test_no_wait_while_the_window_has_room() -> None:
     """Above the margin, requests go out at once."""
-    budget = RateBudget(margin=2, padding=1.0)
-    budget.observe(headers(remaining=3, reset=20), now=100.0)
-    assert budget.wait_seconds(101.0) == 0.0
+    window = RateWindow(margin=2, padding=1.0)
+    window.observe(headers(remaining=3, reset=20), now=100.0)
+    assert window.wait_seconds(101.0) == 0.0
 
 
 def test_wait_for_the_reset_at_the_margin() -> None:
     """At the margin, the next request waits for the window to reset, plus the padding."""
-    budget = RateBudget(margin=2, padding=1.0)
-    budget.observe(headers(remaining=2, reset=20), now=100.0)
-    assert budget.wait_seconds(105.0) == 16.0
-    assert budget.wait_seconds(120.0) == 0.0
-    assert budget.limit == 40
+    window = RateWindow(margin=2, padding=1.0)
+    window.observe(headers(remaining=2, reset=20), now=100.0)
+    assert window.wait_seconds(105.0) == 16.0
+    assert window.wait_seconds(120.0) == 0.0
+    assert window.limit == 40
 
 
 def test_throttled_waits_for_the_reset_or_a_minute() -> None:
     """After a 429 the wait is the header's reset; without headers, a whole minute."""
-    budget = RateBudget(margin=2, padding=0.5)
-    assert budget.throttled_seconds(0.0) == 60.0
-    budget.observe(headers(remaining=0, reset=7), now=10.0)
-    assert budget.throttled_seconds(12.0) == 5.5
+    window = RateWindow(margin=2, padding=0.5)
+    assert window.throttled_seconds(0.0) == 60.0
+    window.observe(headers(remaining=0, reset=7), now=10.0)
+    assert window.throttled_seconds(12.0) == 5.5
 
 
 def test_unreadable_headers_are_ignored() -> None:
-    """A response without limit headers leaves the budget as it was."""
-    budget = RateBudget(margin=2, padding=1.0)
-    budget.observe({"X-Rate-Limit-Remaining": "soon"}, now=0.0)
-    assert budget.remaining is None
-    assert budget.wait_seconds(0.0) == 0.0
+    """A response without limit headers leaves the window as it was."""
+    window = RateWindow(margin=2, padding=1.0)
+    window.observe({"X-Rate-Limit-Remaining": "soon"}, now=0.0)
+    assert window.remaining is None
+    assert window.wait_seconds(0.0) == 0.0
 
 
 def test_full_jitter_stays_under_the_capped_step() -> None:

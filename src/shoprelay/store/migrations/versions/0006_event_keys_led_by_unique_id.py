@@ -1,11 +1,11 @@
 """Event outbox keys led by the event's unique_id, so new keys append to the unique index.
 
 A key was `event:` and a 32-hex digest of (metric, unique_id): each new event's key landed on
-a random page of `uq_outbox_dedup_key`, and a group commit of 16 orders touched ~56 of them.
+a random page of `uq_outbox_dedup_key`, so a group commit touched a page or more an order.
 With the unique_id first (`event:<unique_id>#<digest>`, the same digest), keys of growing
-source ids land on the index's last pages: the group commit's outbox insert took 31-41 µs an
-order instead of 61-75 µs (in-process, 8,000 orders, alternated). Existing keys are rewritten
-from their row's own body, so an event queued before the upgrade still deduplicates after it.
+source ids land on the index's last pages, and the group commit's outbox insert touches few
+(figures in docs/performance-history.md). Existing keys are rewritten from their row's own
+body, so an event queued before the upgrade still deduplicates after it.
 
 Revision ID: 0006
 Revises: 0005

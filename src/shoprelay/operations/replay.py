@@ -7,11 +7,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from shoprelay.mapping.shopify_fields import ShopifyMetrics
-from shoprelay.sources.shopify.ingest import Delivery, IngestWriter
 from shoprelay.sources.shopify.receive import plan_body
+from shoprelay.sources.shopify.topics import SOURCE
 from shoprelay.store import deadletters
 from shoprelay.store.database import Store
 from shoprelay.store.deadletters import DeadLetter
+from shoprelay.store.ingest import IngestWriter, WebhookDelivery
 
 # Dead letters read, held and committed at once by a replay of every open one.
 BATCH = 500
@@ -34,10 +35,11 @@ class ReplayReport:
         )
 
 
-def _redelivery(letter: DeadLetter, metrics: ShopifyMetrics) -> Delivery:
+def _redelivery(letter: DeadLetter, metrics: ShopifyMetrics) -> WebhookDelivery:
     raw = letter.payload or b""
     topic, shop = letter.topic or "", letter.scope or ""
-    return Delivery(
+    return WebhookDelivery(
+        source=SOURCE,
         shop=shop,
         # Not the original delivery id, which is already recorded as received, but one of the
         # letter's own: a replay cut short after this commit, run again, finds the receipt
