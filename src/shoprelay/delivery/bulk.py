@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,13 +66,15 @@ class BulkDelivery:
         plan: BulkPlan,
         items: Sequence[Item],
         deadline: float,
-        send: Callable[[BulkRequest, list[Item], float], Awaitable[None]],
+        send: Callable[[BulkRequest, list[Item], float], Coroutine[Any, Any, None]],
     ) -> None:
         by_id = {item.id: item for item in items}
         await self.recorder.release([by_id[item_id] for item_id in plan.deferred])
-        await asyncio.gather(
-            *(send(r, [by_id[i] for i in r.item_ids], deadline) for r in plan.requests)
-        )
+        # A task group: if one request's work fails, the others are cancelled and awaited
+        # before the lane retries the batch, so none of it is still being sent meanwhile.
+        async with asyncio.TaskGroup() as group:
+            for request in plan.requests:
+                group.create_task(send(request, [by_id[i] for i in request.item_ids], deadline))
 
     async def _send_events_request(
         self, request: BulkRequest, items: list[Item], deadline: float
@@ -179,8 +181,8 @@ class BulkDelivery:
             yield keeper
         finally:
             keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            # Waited for, not awaited: a cancellation of this task itself must go on up.
+            await asyncio.wait({keeper})
 
     async def _poll_job(
         self, job_id: str, items: list[Item], give_up_at: float, keeper: asyncio.Task[None]
@@ -259,8 +261,9 @@ class BulkDelivery:
                 if sent is not None:
                     await self.recorder.apply(SINGLE_ENDPOINT[item.kind], [item], sent.outcome)
 
-        async with self._leased(items):
-            await asyncio.gather(*(send_alone(item) for item in items))
+        async with self._leased(items), asyncio.TaskGroup() as group:
+            for item in items:
+                group.create_task(send_alone(item))
 
 
 def _by_payload(items: list[Item], attributes: dict[str, Any]) -> tuple[int, ...]:

@@ -21,6 +21,7 @@ from shoprelay.store.outbox import Item
 FEEDING_SECONDS = 1.0
 # After a round fails (the database away, a bug), wait before the next, doubling to this.
 MAX_FAULT_PAUSE_SECONDS = 30.0
+MAX_FAULT_DOUBLINGS = 16  # past the cap already; a float would overflow after 1,024
 # A lane this many rounds failed in a row counts as failing, for /readyz: one blip does not.
 FAILING_AFTER_FAULTS = 3
 
@@ -121,8 +122,8 @@ class Lane:
                 else:
                     self._recovered()
         finally:
-            await self._drain()
             self._recovered()
+            await self._drain()
 
     async def _round(self, stop: asyncio.Event) -> None:
         """One claim, or one wait: for a pause, a pace, a turn or new items."""
@@ -150,7 +151,8 @@ class Lane:
         report_fault("lane", account=self.account, kind=self.kind)
         if self.failing and not was_failing:
             LANES_FAILING.inc()
-        pause = min(self.settings.poll_seconds * 2 ** (self.faults - 1), MAX_FAULT_PAUSE_SECONDS)
+        doublings = min(self.faults - 1, MAX_FAULT_DOUBLINGS)
+        pause = min(self.settings.poll_seconds * 2**doublings, MAX_FAULT_PAUSE_SECONDS)
         await self._wait_unless_stopped(pause, stop)
 
     def _recovered(self) -> None:
@@ -267,6 +269,12 @@ class Lane:
         their claim's attempt spent: an item that makes sending fail runs out of attempts."""
         try:
             await work
+        except asyncio.CancelledError:
+            # Stopped mid-send (shutdown): back to the queue with the attempt given back, not
+            # left to a lease that expires and spends it.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.recorder.release(items))
+            raise
         except Exception as exc:
             report_fault("send", account=self.account, kind=self.kind)
             with contextlib.suppress(Exception):

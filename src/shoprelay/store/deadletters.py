@@ -172,17 +172,26 @@ async def requeue_deliveries(
     conn: AsyncConnection, letters: Sequence[DeadLetter], now: float
 ) -> int:
     """Send dead-lettered outbox items again as if new: attempts and age start from zero."""
-    ids = [letter.outbox_id for letter in letters if letter.outbox_id is not None]
+    dialect = dialects.of(conn)
+    # Only the letters still open when marked: one purged meanwhile took its item's body.
+    marked = await conn.execute(
+        update(dead_letters)
+        .where(
+            dialect.one_of(dead_letters.c.id, [letter.id for letter in letters]),
+            dead_letters.c.replayed_at.is_(None),
+        )
+        .values(replayed_at=now)
+        .returning(dead_letters.c.outbox_id)
+    )
+    ids = [outbox_id for outbox_id in marked.scalars().all() if outbox_id is not None]
     if not ids:
         return 0
-    dialect = dialects.of(conn)
     dead = dialect.not_indexed(outbox.c.status) == Status.DEAD_LETTERED
     result = await conn.execute(
         update(outbox)
         .where(dialect.one_of(outbox.c.id, ids), dead)
         .values(status=Status.PENDING, attempts=0, available_at=now, created_at=now)
     )
-    await mark_replayed(conn, [letter.id for letter in letters], now)
     return result.rowcount
 
 

@@ -249,13 +249,15 @@ def _newer(other: Any) -> Any:
     """`other` is a later version than this row: by source version, then by queue order.
 
     The version decides, not the commit order: concurrent writers may commit an older version
-    after a newer one. Items queued without a version sort below those with one.
+    after a newer one. Where either has no version (queued by a release before them, as in
+    a rolling upgrade), queue order decides.
     """
-    mine, theirs = (
-        func.coalesce(outbox.c.ordering_version, ""),
-        func.coalesce(other.c.ordering_version, ""),
+    mine, theirs = outbox.c.ordering_version, other.c.ordering_version
+    both = and_(mine.is_not(None), theirs.is_not(None))
+    return or_(
+        and_(both, theirs > mine),
+        and_(or_(~both, theirs == mine), other.c.id > outbox.c.id),
     )
-    return or_(theirs > mine, and_(theirs == mine, other.c.id > outbox.c.id))
 
 
 def _ordering_rules(kind: str) -> list[Any]:

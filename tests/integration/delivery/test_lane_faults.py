@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from tests.integration.delivery.harness import (
     FAST,
@@ -18,11 +19,13 @@ from tests.integration.delivery.harness import (
     recorded_keys,
     running,
 )
+from tests.support.harness import eventually
 
 from shoprelay.delivery.report import FAULTS, LANE_RESTARTS
 from shoprelay.sim.klaviyo import KlaviyoSimConfig
 from shoprelay.store import outbox
 from shoprelay.store.database import Store
+from shoprelay.store.schema import outbox as outbox_table
 
 EVENTS = 60
 # Short leases: an item whose outcome could not be written is taken back within the test.
@@ -105,3 +108,24 @@ async def test_a_lane_that_ends_is_started_again(store: Store) -> None:
         assert harness.dispatcher.lane_tasks[("default", "event")] is not task
     assert LANE_RESTARTS._value.get() == restarts + 1
     assert len(recorded_keys(harness.sim)) == 6
+
+
+async def test_a_send_cut_off_by_shutdown_goes_back_with_its_attempt(store: Store) -> None:
+    """Stopping while requests hang: their items return to the queue at once with the attempt
+    given back, not left under a lease that would expire and spend it (a deploy is not a
+    failed delivery)."""
+    await enqueue(store, [event_item(n) for n in range(3)])
+    hanging = KlaviyoSimConfig(rate_slow=1.0, slow_seconds=3.0)
+    quick_stop = dataclasses.replace(FAST, stop_grace_seconds=0.2, bulk=False)
+    async with running(store, hanging, quick_stop) as harness:
+        harness.dispatcher.wake()
+        await eventually(lambda: _in_flight(harness), timeout=10)
+    async with store.read() as conn:
+        counts = await outbox.counts(conn)
+        attempts = (await conn.execute(select(outbox_table.c.attempts))).scalars().all()
+    assert (counts["pending"], counts["in_flight"]) == (3, 0)
+    assert set(attempts) == {0}
+
+
+async def _in_flight(harness: Any) -> bool:
+    return bool((await harness.counts())["in_flight"] == 3)

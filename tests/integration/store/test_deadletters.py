@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy import text
 
-from shoprelay.store import deadletters
+from shoprelay.store import deadletters, outbox
 from shoprelay.store.database import Store
+from shoprelay.store.outbox import Failure, NewItem
 from shoprelay.store.schema import dead_letters
 
 OPEN = 3_000
@@ -73,3 +74,21 @@ def _rows_read(node: dict[str, Any], table: str) -> int:
     for child in node.get("Plans", []):
         read += _rows_read(child, table)
     return read
+
+
+async def test_a_letter_purged_before_its_replay_commits_requeues_nothing(store: Store) -> None:
+    """A replay that read a letter which a purge then removed (and whose item's body it
+    cleared) must not send that empty item: only letters still open are requeued."""
+    async with store.transaction() as conn:
+        await outbox.enqueue(store, conn, [NewItem("event", "e1", {"n": 1}, "shopify")], 100.0)
+    claimed = await outbox.claim(
+        store, account="default", kind="event", limit=1, owner="w", now=100, lease_seconds=30
+    )
+    await outbox.dead_letter(store, claimed, [Failure("400 invalid")], now=101)
+    async with store.read() as conn:
+        letters = await deadletters.get(conn, [d.id for d in await deadletters.list_open(conn)])
+    assert await deadletters.purge(store, ids=[letter.id for letter in letters]) == 1
+    async with store.transaction() as conn:
+        assert await deadletters.requeue_deliveries(conn, letters, now=102) == 0
+    async with store.read() as conn:
+        assert (await outbox.counts(conn))["pending"] == 0

@@ -473,3 +473,14 @@ async def test_lanes_are_the_account_and_kind_pairs_with_pending_items(store: St
     async with store.read() as conn:
         found = await outbox.lanes(conn)
     assert found == [("acme", "event"), ("acme", "profile"), ("zeta", "event")]
+
+
+async def test_in_a_rolling_upgrade_an_item_without_a_version_orders_by_queue(
+    store: Store,
+) -> None:
+    """A newer update queued by a release that stored no version is not beaten by an older
+    versioned one queued before it: without both versions, queue order decides."""
+    await _enqueue(store, [_profile(2, stamped=True)])
+    await _enqueue(store, [_profile(3)], now=101)  # the old release: no version
+    claimed = await _claim_profiles(store, now=102)
+    assert [item.body["v"] for item in claimed] == [3]
