@@ -21,6 +21,8 @@ from shoprelay.store.outbox import Item
 FEEDING_SECONDS = 1.0
 # After a round fails (the database away, a bug), wait before the next, doubling to this.
 MAX_FAULT_PAUSE_SECONDS = 30.0
+# Ids remembered to be sent alone after their batch's send failed; past it, batches as usual.
+MAX_SEND_ALONE = 10_000
 MAX_FAULT_DOUBLINGS = 16  # past the cap already; a float would overflow after 1,024
 # A lane this many rounds failed in a row counts as failing, for /readyz: one blip does not.
 FAILING_AFTER_FAULTS = 3
@@ -93,6 +95,7 @@ class Lane:
         self.fed_at = float("-inf")
         self.turns = turns
         self.faults = 0  # rounds failed in a row
+        self.send_alone: set[int] = set()  # ids of items whose batch's send failed
 
     @property
     def max_claimed(self) -> int:
@@ -241,6 +244,12 @@ class Lane:
     def _dispatch(self, items: list[Item]) -> None:
         now = self.clock()
         deadline = now + SEND_WITHIN_LEASE * self.settings.lease_seconds
+        if alone := self.send_alone & {item.id for item in items}:
+            self.send_alone -= alone
+            for item in items:
+                if item.id in alone:
+                    self._start([item], self._deliver_single(item, deadline), single=True)
+            items = [item for item in items if item.id not in alone]
         if self.settings.bulk and len(items) > self.settings.bulk_threshold:
             send_bulk = self.bulk.send_events if self.kind == "event" else self.bulk.send_profiles
             self._start(items, send_bulk(items, deadline))
@@ -277,6 +286,10 @@ class Lane:
             raise
         except Exception as exc:
             report_fault("send", account=self.account, kind=self.kind)
+            if len(items) > 1 and len(self.send_alone) < MAX_SEND_ALONE:
+                # One bad item must not spend its batch-mates' attempts: next time each goes
+                # alone, and only the one that fails again runs out of attempts.
+                self.send_alone.update(item.id for item in items)
             with contextlib.suppress(Exception):
                 # If the store is what failed, the leases expire and are taken back instead.
                 await self.recorder.retry(items, f"the sender failed: {type(exc).__name__}", None)

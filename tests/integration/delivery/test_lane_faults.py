@@ -25,6 +25,7 @@ from shoprelay.delivery.report import FAULTS, LANE_RESTARTS
 from shoprelay.sim.klaviyo import KlaviyoSimConfig
 from shoprelay.store import outbox
 from shoprelay.store.database import Store
+from shoprelay.store.schema import dead_letters
 from shoprelay.store.schema import outbox as outbox_table
 
 EVENTS = 60
@@ -129,3 +130,21 @@ async def test_a_send_cut_off_by_shutdown_goes_back_with_its_attempt(store: Stor
 
 async def _in_flight(harness: Any) -> bool:
     return bool((await harness.counts())["in_flight"] == 3)
+
+
+async def test_an_item_that_breaks_its_batch_costs_only_its_own_attempts(store: Store) -> None:
+    """An item whose body makes sending raise fails its whole bulk batch once; then each item
+    of the batch goes alone, so the others are delivered and only it runs out of attempts."""
+    broken = {"unique_id": "order:30"}  # no profile: packing it into a bulk job raises
+    await enqueue(store, [event_item(n) for n in range(30)] + [event_item(30, broken)])
+    config = dataclasses.replace(SINGLE, bulk=True, max_attempts=3)
+    async with running(store, config=config) as harness:
+        counts = await harness.settled(within=60)
+    assert (counts["delivered"], counts["dead_lettered"]) == (30, 1)
+    assert len(recorded_keys(harness.sim)) == 30
+    async with store.read() as conn:
+        delivered = select(outbox_table.c.attempts).where(outbox_table.c.status == "delivered")
+        attempts = (await conn.execute(delivered)).scalars().all()
+        (reason,) = (await conn.execute(select(dead_letters.c.reason))).scalars().all()
+    assert max(attempts) == 2  # the failed batch, then alone
+    assert reason.startswith("400")  # alone, Klaviyo itself refuses it
