@@ -182,7 +182,7 @@ def _run_delivery(config: Settings, listener: Listener, wake_reader: int) -> Non
 def _freeze_startup_objects() -> None:
     """Leave the ~10^5 objects of the loaded libraries out of every later GC pass.
 
-    A full collection walks them all, about 40 ms here, and stalls every request in flight;
+    A full collection walks them all, tens of milliseconds, and stalls every request in flight;
     frozen, it walks only what serving allocates. A webhook allocates thousands of short-lived
     objects, so the youngest generation is also collected less often than the default 700.
     """
