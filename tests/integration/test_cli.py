@@ -29,14 +29,6 @@ from shoprelay.store.outbox import Failure, NewItem
 SHOP = "cli-shop.myshopify.com"
 
 
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> CliRunner:
-    monkeypatch.chdir(str(tmp_path))
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("LOG_LEVEL", "ERROR")
-    return CliRunner()
-
-
 async def _seed(database_url: str) -> None:
     """One dead-lettered delivery, one unprocessable webhook, one pending item, one pause."""
     store = await Store.open(database_url)

@@ -30,14 +30,6 @@ WEBHOOKS = 500  # one letter in five: every batch mixes both
 NOT_JSON = b'{"id": 5, "email": '
 
 
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> CliRunner:
-    monkeypatch.chdir(str(tmp_path))
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("LOG_LEVEL", "ERROR")
-    return CliRunner()
-
-
 async def _seed(database_url: str) -> None:
     """2,000 dead-lettered deliveries and 500 unprocessable webhooks, interleaved in time."""
     store = await Store.open(database_url)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -10,27 +9,11 @@ import httpx
 import pytest
 from sqlalchemy.exc import OperationalError
 from tests.support.harness import (
-    KlaviyoSimServer,
     RunningService,
     eventually,
-    klaviyo_sim,
-    service_settings,
-    shoprelay_service,
 )
 
 from shoprelay.store import outbox
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[KlaviyoSimServer]:
-    async with klaviyo_sim() as server:
-        yield server
-
-
-@pytest.fixture
-async def relay(database_url: str, sim: KlaviyoSimServer) -> AsyncIterator[RunningService]:
-    async with shoprelay_service(service_settings(database_url, sim.url)) as running:
-        yield running
 
 
 async def readyz(relay: RunningService) -> httpx.Response:

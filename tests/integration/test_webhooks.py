@@ -23,10 +23,7 @@ from tests.support.harness import (
     RunningService,
     drained,
     eventually,
-    klaviyo_sim,
     post_webhook,
-    service_settings,
-    shoprelay_service,
 )
 
 from shoprelay.service import shopify_metrics
@@ -44,18 +41,6 @@ SAMPLES = Path(__file__).parents[1] / "fixtures" / "shopify"
 def sample(name: str) -> dict[str, Any]:
     payload: dict[str, Any] = json.loads((SAMPLES / name).read_text())
     return payload
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[KlaviyoSimServer]:
-    async with klaviyo_sim() as server:
-        yield server
-
-
-@pytest.fixture
-async def relay(database_url: str, sim: KlaviyoSimServer) -> AsyncIterator[RunningService]:
-    async with shoprelay_service(service_settings(database_url, sim.url)) as running:
-        yield running
 
 
 @pytest.fixture

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from sqlalchemy import text
+from tests.support.query_plans import sqlite_plan, table_rows_read
 
 from shoprelay.store import deadletters, outbox
 from shoprelay.store.database import Store
@@ -42,38 +39,18 @@ async def test_a_batch_of_open_letters_is_read_from_its_place_not_sorted_from_al
         first = await deadletters.open_after(conn, None, through_id=through_id, limit=BATCH)
         second = await deadletters.open_after(conn, first[-1], through_id=through_id, limit=BATCH)
         query = deadletters.open_after_query(second[-1], through_id=through_id, limit=BATCH)
-        compiled = query.compile(
-            dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}
-        )
         if store.dialect.name == "sqlite":
-            plan = " ".join(
-                str(row[-1]) for row in await conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
-            )
+            plan = await sqlite_plan(store, conn, query)
             assert "SEARCH dead_letters USING INDEX" in plan
             assert "TEMP B-TREE" not in plan
         else:
-            explain = f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}"
-            document = (await conn.execute(text(explain))).scalar()
-            plan = json.loads(document) if isinstance(document, str) else document
-            rows_read = _rows_read(plan[0]["Plan"], "dead_letters")
+            rows_read = await table_rows_read(store, conn, query, "dead_letters")
             assert rows_read <= BATCH, f"read {rows_read} dead letters for a batch of {BATCH}"
 
     ordered = [(letter.created_at, letter.id) for letter in first + second]
     assert ordered == sorted(ordered)
     assert len(set(ordered)) == 2 * BATCH
     assert all(letter.replayed_at is None and letter.payload == b"{" for letter in first)
-
-
-def _rows_read(node: dict[str, Any], table: str) -> int:
-    """Rows of `table` a JSON plan's scans read, whether they kept them or filtered them out."""
-    read = 0
-    if node.get("Relation Name") == table:
-        read += int(node["Actual Rows"]) * int(node["Actual Loops"])
-        for removed in ("Rows Removed by Filter", "Rows Removed by Index Recheck"):
-            read += int(node.get(removed, 0))
-    for child in node.get("Plans", []):
-        read += _rows_read(child, table)
-    return read
 
 
 async def test_a_letter_purged_before_its_replay_commits_requeues_nothing(store: Store) -> None:

@@ -3,12 +3,11 @@ keep their keys; an open dead letter's item keeps its body."""
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 from tests.support.harness import eventually, service_settings
+from tests.support.query_plans import sqlite_plan, table_rows_read
 
 from shoprelay.service import Service
 from shoprelay.store import deadletters
@@ -198,34 +197,16 @@ async def test_a_pass_reads_only_what_it_clears_however_large_the_outbox(store: 
         await put(store, f"due-{n}", Status.DELIVERED, OLD + n)
 
     query = past_the_window(store.dialect, WINDOW_START, 100)
-    compiled = query.compile(dialect=store.engine.dialect, compile_kwargs={"literal_binds": True})
     async with store.read() as conn:
         due = (await conn.execute(query)).all()
         if store.dialect.name == "sqlite":
-            plan = " ".join(
-                str(row[-1]) for row in await conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
-            )
+            plan = await sqlite_plan(store, conn, query)
             assert "USING INDEX ix_outbox_settled_bodies" in plan
             assert "TEMP B-TREE" not in plan
         else:
-            explain = f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}"
-            document = (await conn.execute(text(explain))).scalar()
-            plan = json.loads(document) if isinstance(document, str) else document
-            rows_read = _rows_read(plan[0]["Plan"], "outbox")
+            rows_read = await table_rows_read(store, conn, query, "outbox")
             assert rows_read <= 10, f"read {rows_read} outbox rows to clear 10"
     assert len(due) == 10
-
-
-def _rows_read(node: dict[str, Any], table: str) -> int:
-    """Rows of `table` a JSON plan's scans read, whether they kept them or filtered them out."""
-    read = 0
-    if node.get("Relation Name") == table:
-        read += int(node["Actual Rows"]) * int(node["Actual Loops"])
-        for removed in ("Rows Removed by Filter", "Rows Removed by Index Recheck"):
-            read += int(node.get(removed, 0))
-    for child in node.get("Plans", []):
-        read += _rows_read(child, table)
-    return read
 
 
 async def test_the_delivering_service_clears_old_bodies_and_a_window_of_0_keeps_them(
