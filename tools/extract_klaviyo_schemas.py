@@ -26,6 +26,8 @@ OPERATIONS = (
         "get",
         "/api/profile-bulk-import-jobs/{id}/import-errors",
     ),
+    ("bulk_subscribe_profiles", "post", "/api/profile-subscription-bulk-create-jobs"),
+    ("bulk_unsubscribe_profiles", "post", "/api/profile-subscription-bulk-delete-jobs"),
 )
 # Prose and samples only; dropping them keeps the file small and the validator fast.
 ANNOTATIONS = frozenset({"description", "example"})

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     KLAVIYO_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0)
     KLAVIYO_BULK: bool = True
     KLAVIYO_BULK_THRESHOLD: int = Field(default=20, ge=1)
+    # The list Shopify's email and SMS subscribers join; unset, the account's default opt-in.
+    KLAVIYO_LIST_ID: str | None = None
 
     DATABASE_URL: str = "sqlite+aiosqlite:///shoprelay.db"
 

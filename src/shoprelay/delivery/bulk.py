@@ -15,6 +15,11 @@ from shoprelay.delivery.record import Recorder
 from shoprelay.delivery.report import report_fault
 from shoprelay.delivery.requests import BulkPlan, BulkRequest, plan_bulk_events, plan_bulk_profiles
 from shoprelay.delivery.sender import BULK_ENDPOINT, SINGLE_ENDPOINT, Sender
+from shoprelay.delivery.subscriptions import (
+    SUBSCRIBE_ENDPOINT,
+    SubscriptionJob,
+    plan_subscription_jobs,
+)
 from shoprelay.store import outbox
 from shoprelay.store.outbox import Failure, Item
 
@@ -44,12 +49,15 @@ class BulkDelivery:
         pacer: Pacer,
         recorder: Recorder,
         polling: JobPolling,
+        *,
+        list_id: str | None = None,
     ) -> None:
         self.client = client
         self.sender = sender
         self.pacer = pacer
         self.recorder = recorder
         self.polling = polling
+        self.list_id = list_id  # KLAVIYO_LIST_ID: the list subscribers join
 
     async def send_events(self, items: Sequence[Item], deadline: float) -> None:
         """Pack events into bulk-create jobs and send them."""
@@ -60,6 +68,39 @@ class BulkDelivery:
         """Pack profiles into import jobs, send them and wait for each to complete."""
         plan = plan_bulk_profiles([(item.id, item.body) for item in items])
         await self._send_plan(plan, items, deadline, self._send_profiles_request)
+
+    async def send_subscriptions(self, items: Sequence[Item], deadline: float) -> None:
+        """Pack consent changes into subscribe and unsubscribe jobs and send them; a change
+        that asks for nothing is settled at once."""
+        plan = plan_subscription_jobs([(item.id, item.body) for item in items], self.list_id)
+        by_id = {item.id: item for item in items}
+        if plan.no_request:
+            outcome = Delivered(202)
+            await self.recorder.apply(
+                SUBSCRIBE_ENDPOINT, [by_id[i] for i in plan.no_request], outcome
+            )
+        await self.recorder.release([by_id[item_id] for item_id in plan.deferred])
+        async with asyncio.TaskGroup() as group:
+            for job in plan.jobs:
+                job_items = [by_id[i] for i in job.request.item_ids]
+                group.create_task(self._send_subscription_job(job, job_items, deadline))
+
+    async def _send_subscription_job(
+        self, job: SubscriptionJob, items: list[Item], deadline: float
+    ) -> None:
+        call = (
+            self.client.bulk_subscribe_profiles
+            if job.endpoint == SUBSCRIBE_ENDPOINT
+            else self.client.bulk_unsubscribe_profiles
+        )
+        sent = await self.sender.send(job.endpoint, items, lambda: call(job.request.body), deadline)
+        if sent is None:
+            return
+        if isinstance(sent.outcome, Refused) and len(items) > 1:
+            resend = self.send_subscriptions
+            await self._isolate(job.request, items, sent.outcome, deadline, resend)
+        else:
+            await self.recorder.apply(job.endpoint, items, sent.outcome)
 
     async def _send_plan(
         self,

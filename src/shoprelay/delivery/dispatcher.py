@@ -58,6 +58,7 @@ class DeliveryConfig:
     # Klaviyo may queue an import job for minutes; past this its items spend an attempt.
     job_timeout_seconds: float = 900.0
     stop_grace_seconds: float = 5.0
+    list_id: str | None = None  # KLAVIYO_LIST_ID
     limits: dict[str, EndpointLimit] = field(default_factory=lambda: dict(SPEC_LIMITS))
 
     @classmethod
@@ -71,6 +72,7 @@ class DeliveryConfig:
             auth_probe_seconds=settings.DELIVERY_AUTH_PROBE_SECONDS,
             bulk=settings.KLAVIYO_BULK,
             bulk_threshold=settings.KLAVIYO_BULK_THRESHOLD,
+            list_id=settings.KLAVIYO_LIST_ID or None,
         )
 
     def retry(self) -> DeliveryRetry:
@@ -126,7 +128,9 @@ class Dispatcher:
         polling = JobPolling(
             config.job_poll_seconds, config.lease_seconds, config.job_timeout_seconds
         )
-        bulk = BulkDelivery(client, self.sender, pacer, self.recorder, polling)
+        bulk = BulkDelivery(
+            client, self.sender, pacer, self.recorder, polling, list_id=config.list_id
+        )
         self.workers = LaneWorkers(self.sender, bulk, self.recorder, self.board)
         self.attempt_limits = outbox.AttemptLimits(config.max_attempts, config.max_age_seconds)
         self.lanes: dict[tuple[str, str], Lane] = {}

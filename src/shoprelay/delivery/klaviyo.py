@@ -107,6 +107,14 @@ class KlaviyoClient:
         """`POST /api/profile-bulk-import-jobs` (bulk_import_profiles)."""
         return await self._request("POST", "/api/profile-bulk-import-jobs", body)
 
+    async def bulk_subscribe_profiles(self, body: bytes) -> Reply:
+        """`POST /api/profile-subscription-bulk-create-jobs` (bulk_subscribe_profiles)."""
+        return await self._request("POST", "/api/profile-subscription-bulk-create-jobs", body)
+
+    async def bulk_unsubscribe_profiles(self, body: bytes) -> Reply:
+        """`POST /api/profile-subscription-bulk-delete-jobs` (bulk_unsubscribe_profiles)."""
+        return await self._request("POST", "/api/profile-subscription-bulk-delete-jobs", body)
+
     async def get_profile_import_job(self, job_id: str) -> Reply:
         """`GET /api/profile-bulk-import-jobs/{id}` (get_bulk_import_profiles_job)."""
         return await self._request("GET", f"/api/profile-bulk-import-jobs/{job_id}")

@@ -12,7 +12,13 @@ from shoprelay.delivery.bulk import BulkDelivery
 from shoprelay.delivery.pauseboard import PauseBoard
 from shoprelay.delivery.record import Recorder
 from shoprelay.delivery.report import LANES_FAILING, report_fault
-from shoprelay.delivery.sender import BULK_ENDPOINT, SEND_WITHIN_LEASE, SINGLE_ENDPOINT, Sender
+from shoprelay.delivery.sender import (
+    BULK_ENDPOINT,
+    JOB_ONLY_KINDS,
+    SEND_WITHIN_LEASE,
+    SINGLE_ENDPOINT,
+    Sender,
+)
 from shoprelay.store import outbox
 from shoprelay.store.database import Store
 from shoprelay.store.outbox import Item
@@ -250,6 +256,9 @@ class Lane:
                 if item.id in alone:
                     self._start([item], self._deliver_single(item, deadline), single=True)
             items = [item for item in items if item.id not in alone]
+        if self.kind in JOB_ONLY_KINDS:
+            self._start(items, self.bulk.send_subscriptions(items, deadline))
+            return
         if self.settings.bulk and len(items) > self.settings.bulk_threshold:
             send_bulk = self.bulk.send_events if self.kind == "event" else self.bulk.send_profiles
             self._start(items, send_bulk(items, deadline))
@@ -262,6 +271,9 @@ class Lane:
 
     async def _deliver_single(self, item: Item, deadline: float) -> None:
         async with self.slots:
+            if item.kind in JOB_ONLY_KINDS:
+                await self.bulk.send_subscriptions([item], deadline)
+                return
             sent = await self.sender.send_single(item, deadline)
             if sent is not None:
                 await self.recorder.apply(SINGLE_ENDPOINT[item.kind], [item], sent.outcome)

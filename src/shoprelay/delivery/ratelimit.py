@@ -38,6 +38,8 @@ SPEC_LIMITS = {
     "bulk_import_profiles": EndpointLimit(10, 150),
     "get_bulk_import_profiles_job": EndpointLimit(10, 150),
     "get_errors_for_bulk_import_profiles_job": EndpointLimit(10, 150),
+    "bulk_subscribe_profiles": EndpointLimit(75, 750),
+    "bulk_unsubscribe_profiles": EndpointLimit(75, 750),
 }
 
 

@@ -17,7 +17,13 @@ from shoprelay.delivery.requests import event_request, profile_request
 from shoprelay.store.outbox import Item
 
 SINGLE_ENDPOINT = {"event": "create_event", "profile": "create_or_update_profile"}
-BULK_ENDPOINT = {"event": "bulk_create_events", "profile": "bulk_import_profiles"}
+BULK_ENDPOINT = {
+    "event": "bulk_create_events",
+    "profile": "bulk_import_profiles",
+    "consent": "bulk_subscribe_profiles",
+}
+# Kinds with no single-item endpoint: one item goes as a job of one.
+JOB_ONLY_KINDS = frozenset({"consent"})
 # Stop sending a lease's items well before it ends, so no other worker takes them too.
 SEND_WITHIN_LEASE = 0.8
 

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from shoprelay.sim import klaviyo_event_api as event_api
 from shoprelay.sim import klaviyo_profile_api as profile_api
+from shoprelay.sim import klaviyo_subscriptions as subscriptions
 from shoprelay.sim.klaviyo_config import KlaviyoSimConfig, RateLimit
 from shoprelay.sim.klaviyo_control import CONTROL_ROUTES
 from shoprelay.sim.klaviyo_errors import ApiError, ApiFailure, failure_response, invalid, throttled
@@ -170,7 +171,23 @@ def api_routes() -> list[Route]:
     jobs = "/api/profile-bulk-import-jobs"
     job = endpoint("get_bulk_import_profiles_job", profile_api.get_job)
     job_errors = endpoint("get_errors_for_bulk_import_profiles_job", profile_api.get_import_errors)
+    subscribe = body_operation(
+        subscriptions.SUBSCRIBE, subscriptions.check_subscribe, subscriptions.subscribe
+    )
+    unsubscribe = body_operation(
+        subscriptions.UNSUBSCRIBE, subscriptions.check_unsubscribe, subscriptions.unsubscribe
+    )
     return [
+        Route(
+            "/api/profile-subscription-bulk-create-jobs",
+            endpoint(subscriptions.SUBSCRIBE, subscribe),
+            methods=["POST"],
+        ),
+        Route(
+            "/api/profile-subscription-bulk-delete-jobs",
+            endpoint(subscriptions.UNSUBSCRIBE, unsubscribe),
+            methods=["POST"],
+        ),
         Route("/api/events", endpoint("create_event", events), methods=["POST"]),
         Route(
             "/api/event-bulk-create-jobs",
@@ -192,6 +209,6 @@ def api_routes() -> list[Route]:
 
 def create_app(config: KlaviyoSimConfig | None = None) -> Starlette:
     """The simulator app; `app.state.sim` is the account it records into."""
-    app = Starlette(routes=[*api_routes(), *CONTROL_ROUTES])
+    app = Starlette(routes=[*api_routes(), *CONTROL_ROUTES, *subscriptions.CONTROL_ROUTES])
     app.state.sim = KlaviyoSim(config or KlaviyoSimConfig())
     return app

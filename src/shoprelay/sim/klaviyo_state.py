@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shoprelay.sim.klaviyo_config import KlaviyoSimConfig
+from shoprelay.sim.klaviyo_consents import SubscriptionBook
 from shoprelay.sim.klaviyo_events import AcceptedEvent, EventLog
 from shoprelay.sim.klaviyo_faults import Fault, Faults
 from shoprelay.sim.klaviyo_jobs import ImportJob
@@ -44,6 +45,7 @@ class KlaviyoSim:
         self.profiles = ProfileStore()
         self.event_log = EventLog()
         self.jobs: dict[str, ImportJob] = {}
+        self.subscriptions = SubscriptionBook()
         self.responses: defaultdict[str, Counter[int]] = defaultdict(Counter)
         self.faults_injected: Counter[str] = Counter()
 

@@ -15,6 +15,7 @@ from shoprelay.sim.shopify_orders import cancel_order, fake_order, fake_refund, 
 from shoprelay.sim.shopify_payloads import fake_cart, fake_checkout, fake_customer
 
 SAMPLE_SEED = 2026
+SAMPLE_PHONE = "+16135550123"  # a fictional number (555-01xx)
 Payload = dict[str, Any]
 
 
@@ -51,4 +52,31 @@ def _story(at: datetime) -> dict[str, Payload]:
         "orders/fulfilled": fulfilled,
         "orders/cancelled": cancelled,
         "refunds/create": refund,
+        **_consent_samples(customer, at),
+    }
+
+
+def _consent_samples(customer: Payload, at: datetime) -> dict[str, Payload]:
+    """The customer subscribes to email and to SMS (the SMS topic's keys are `id`, `phone`)."""
+    updated_at = at.isoformat()
+    return {
+        "customers_email_marketing_consent/update": {
+            "customer_id": customer["id"],
+            "email_address": customer["email"],
+            "email_marketing_consent": {
+                "state": "subscribed",
+                "opt_in_level": "single_opt_in",
+                "consent_updated_at": updated_at,
+            },
+        },
+        "customers_marketing_consent/update": {
+            "id": customer["id"],
+            "phone": customer.get("phone") or SAMPLE_PHONE,
+            "sms_marketing_consent": {
+                "state": "subscribed",
+                "opt_in_level": "single_opt_in",
+                "consent_updated_at": updated_at,
+                "consent_collected_from": "SHOPIFY",
+            },
+        },
     }

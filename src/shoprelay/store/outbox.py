@@ -25,10 +25,10 @@ class Status(enum.StrEnum):
     SUPERSEDED = "superseded"  # a newer version with its ordering key exists: never sent
 
 
-# Kinds whose requests overwrite what Klaviyo holds (a profile upsert): an older version
-# landing after a newer one would undo it. Their items carry an ordering key and version,
-# and every claim of them keeps the newest-last rule.
-ORDERED_KINDS = frozenset({"profile"})
+# Kinds whose requests overwrite what Klaviyo holds (a profile upsert, a consent change): an
+# older version landing after a newer one would undo it. Their items carry an ordering key and
+# version, and every claim of them keeps the newest-last rule.
+ORDERED_KINDS = frozenset({"profile", "consent"})
 TERMINAL_STATUSES = frozenset({Status.DELIVERED, Status.DEAD_LETTERED, Status.SUPERSEDED})
 DEFAULT_ACCOUNT = "default"
 

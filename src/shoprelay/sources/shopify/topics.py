@@ -15,6 +15,7 @@ from shoprelay.mapping.klaviyo import KlaviyoProfile
 from shoprelay.mapping.shopify_fields import ShopifyMetrics, UnmappableError
 from shoprelay.mapping.values import sortable_utc
 from shoprelay.sources.items import event_item, profile_item
+from shoprelay.sources.shopify import consent
 from shoprelay.store.plans import UNDATED, Plan, ResourceRef
 
 SOURCE = "shopify"
@@ -29,6 +30,7 @@ TOPICS = frozenset(
         "refunds/create",
         "checkouts/create",
         "checkouts/update",
+        *consent.TOPICS,
     }
 )
 
@@ -128,4 +130,6 @@ _PLANNERS: dict[str, Callable[[str, dict[str, Any], ShopifyMetrics], Plan]] = {
     "orders": _order,
     "refunds": _refund,
     "checkouts": _checkout,
+    "customers_email_marketing_consent": consent.plan_email,
+    "customers_marketing_consent": consent.plan_sms,
 }
