@@ -28,6 +28,7 @@ OPERATIONS = (
     ),
     ("bulk_subscribe_profiles", "post", "/api/profile-subscription-bulk-create-jobs"),
     ("bulk_unsubscribe_profiles", "post", "/api/profile-subscription-bulk-delete-jobs"),
+    ("request_profile_deletion", "post", "/api/data-privacy-deletion-jobs"),
 )
 # Prose and samples only; dropping them keeps the file small and the validator fast.
 ANNOTATIONS = frozenset({"description", "example"})

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     SHOPIFY_WEBHOOK_MAX_AGE_SECONDS: float = Field(default=WEBHOOK_MAX_AGE_SECONDS, ge=0)
     # Per receiving process: webhook bodies being read or held until answered.
     SHOPIFY_MAX_PENDING_BYTES: int = Field(default=MAX_PENDING_BYTES, gt=0)
+    # Whether a customers/delete webhook (a customer deleted in Shopify's admin, not a privacy
+    # request) also asks Klaviyo to delete the profile; customers/redact and shop/redact do.
+    SHOPIFY_DELETE_PROPAGATES: bool = False
     # Per receiving process: past it uvicorn answers 503 itself, before shoprelay sees the request.
     RECEIVER_MAX_CONNECTIONS: int = Field(default=1000, ge=1)
 

@@ -85,6 +85,7 @@ async def test_fault_storm_delivers_everything_exactly_once(store: Store, bulk: 
         "delivered": 350,
         "dead_lettered": 0,
         "superseded": 0,
+        "erased": 0,
     }
     assert_exactly_once(harness, 300, 50)
     stats = harness.sim.stats()

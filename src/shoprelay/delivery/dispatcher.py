@@ -86,10 +86,13 @@ class DeliveryConfig:
     def lane_settings(self, owner: str, kind: str) -> LaneSettings:
         return LaneSettings(
             owner=owner,
-            bulk_spacing_seconds=steady_spacing(self.limits[BULK_ENDPOINT[kind]]),
+            # A kind without a bulk endpoint (deletion jobs) goes one request an item.
+            bulk_spacing_seconds=steady_spacing(
+                self.limits[BULK_ENDPOINT.get(kind) or SINGLE_ENDPOINT[kind]]
+            ),
             lease_seconds=self.lease_seconds,
             poll_seconds=self.poll_seconds,
-            bulk=self.bulk,
+            bulk=self.bulk and kind in BULK_ENDPOINT,
             bulk_threshold=self.bulk_threshold,
             bulk_batch_size=self.bulk_batch_size,
             bulk_batches_in_flight=self.bulk_batches_in_flight,
@@ -98,7 +101,7 @@ class DeliveryConfig:
         )
 
 
-KINDS = ("event", "profile")
+KINDS = ("event", "profile", "deletion")
 
 
 class Dispatcher:

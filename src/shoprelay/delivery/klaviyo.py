@@ -115,6 +115,10 @@ class KlaviyoClient:
         """`POST /api/profile-subscription-bulk-delete-jobs` (bulk_unsubscribe_profiles)."""
         return await self._request("POST", "/api/profile-subscription-bulk-delete-jobs", body)
 
+    async def request_profile_deletion(self, body: dict[str, Any]) -> Reply:
+        """`POST /api/data-privacy-deletion-jobs` (request_profile_deletion)."""
+        return await self._request("POST", "/api/data-privacy-deletion-jobs", body)
+
     async def get_profile_import_job(self, job_id: str) -> Reply:
         """`GET /api/profile-bulk-import-jobs/{id}` (get_bulk_import_profiles_job)."""
         return await self._request("GET", f"/api/profile-bulk-import-jobs/{job_id}")

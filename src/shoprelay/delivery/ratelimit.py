@@ -40,6 +40,7 @@ SPEC_LIMITS = {
     "get_errors_for_bulk_import_profiles_job": EndpointLimit(10, 150),
     "bulk_subscribe_profiles": EndpointLimit(75, 750),
     "bulk_unsubscribe_profiles": EndpointLimit(75, 750),
+    "request_profile_deletion": EndpointLimit(3, 60),
 }
 
 

@@ -31,6 +31,12 @@ def profile_request(attributes: dict[str, Any]) -> dict[str, Any]:
     return {"data": {"type": "profile", "attributes": attributes}}
 
 
+def deletion_request(identifier: dict[str, Any]) -> dict[str, Any]:
+    """`POST /api/data-privacy-deletion-jobs`: exactly one of email, phone_number or id."""
+    profile = {"data": {"type": "profile", "attributes": identifier}}
+    return {"data": {"type": "data-privacy-deletion-job", "attributes": {"profile": profile}}}
+
+
 @dataclass(frozen=True)
 class BulkRequest:
     """One bulk body, encoded, and for each JSON pointer inside it the ids of the items there."""

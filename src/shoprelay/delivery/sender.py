@@ -13,10 +13,14 @@ from shoprelay.delivery.pauseboard import PauseBoard
 from shoprelay.delivery.ratelimit import Pacer
 from shoprelay.delivery.record import Recorder
 from shoprelay.delivery.report import Attempt, report
-from shoprelay.delivery.requests import event_request, profile_request
+from shoprelay.delivery.requests import deletion_request, event_request, profile_request
 from shoprelay.store.outbox import Item
 
-SINGLE_ENDPOINT = {"event": "create_event", "profile": "create_or_update_profile"}
+SINGLE_ENDPOINT = {
+    "event": "create_event",
+    "profile": "create_or_update_profile",
+    "deletion": "request_profile_deletion",
+}
 BULK_ENDPOINT = {
     "event": "bulk_create_events",
     "profile": "bulk_import_profiles",
@@ -88,6 +92,9 @@ class Sender:
         if item.kind == "event":
             body: dict[str, Any] = event_request(item.body)
             call = self.client.create_event
+        elif item.kind == "deletion":
+            body = deletion_request(item.body)
+            call = self.client.request_profile_deletion
         else:
             body = profile_request(item.body)
             call = self.client.import_profile

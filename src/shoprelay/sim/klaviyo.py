@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shoprelay.sim import klaviyo_event_api as event_api
+from shoprelay.sim import klaviyo_privacy as privacy
 from shoprelay.sim import klaviyo_profile_api as profile_api
 from shoprelay.sim import klaviyo_subscriptions as subscriptions
 from shoprelay.sim.klaviyo_config import KlaviyoSimConfig, RateLimit
@@ -177,7 +178,9 @@ def api_routes() -> list[Route]:
     unsubscribe = body_operation(
         subscriptions.UNSUBSCRIBE, subscriptions.check_unsubscribe, subscriptions.unsubscribe
     )
+    deletion = body_operation(privacy.OPERATION, privacy.check_deletion, privacy.request_deletion)
     return [
+        Route(privacy.PATH, endpoint(privacy.OPERATION, deletion), methods=["POST"]),
         Route(
             "/api/profile-subscription-bulk-create-jobs",
             endpoint(subscriptions.SUBSCRIBE, subscribe),
@@ -209,6 +212,13 @@ def api_routes() -> list[Route]:
 
 def create_app(config: KlaviyoSimConfig | None = None) -> Starlette:
     """The simulator app; `app.state.sim` is the account it records into."""
-    app = Starlette(routes=[*api_routes(), *CONTROL_ROUTES, *subscriptions.CONTROL_ROUTES])
+    app = Starlette(
+        routes=[
+            *api_routes(),
+            *CONTROL_ROUTES,
+            *subscriptions.CONTROL_ROUTES,
+            *privacy.CONTROL_ROUTES,
+        ]
+    )
     app.state.sim = KlaviyoSim(config or KlaviyoSimConfig())
     return app

@@ -7,9 +7,12 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shoprelay.sim.klaviyo_config import KlaviyoSimConfig
+
+if TYPE_CHECKING:
+    from shoprelay.sim.klaviyo_privacy import Deletion
 from shoprelay.sim.klaviyo_consents import SubscriptionBook
 from shoprelay.sim.klaviyo_events import AcceptedEvent, EventLog
 from shoprelay.sim.klaviyo_faults import Fault, Faults
@@ -46,6 +49,7 @@ class KlaviyoSim:
         self.event_log = EventLog()
         self.jobs: dict[str, ImportJob] = {}
         self.subscriptions = SubscriptionBook()
+        self.deletions: list[Deletion] = []  # data-privacy deletion jobs (klaviyo_privacy.py)
         self.responses: defaultdict[str, Counter[int]] = defaultdict(Counter)
         self.faults_injected: Counter[str] = Counter()
 

@@ -53,6 +53,24 @@ def _story(at: datetime) -> dict[str, Payload]:
         "orders/cancelled": cancelled,
         "refunds/create": refund,
         **_consent_samples(customer, at),
+        **_privacy_samples(customer, order),
+    }
+
+
+def _privacy_samples(customer: Payload, order: Payload) -> dict[str, Payload]:
+    """The customer asks to be forgotten (the compliance topics' shapes), or for their data."""
+    shop = {"shop_id": 954889, "shop_domain": "demo-shop.myshopify.com"}
+    person = {key: customer.get(key) for key in ("id", "email", "phone")}
+    return {
+        "customers/redact": shop | {"customer": person, "orders_to_redact": [order["id"]]},
+        "customers/data_request": shop
+        | {"customer": person, "orders_requested": [order["id"]], "data_request": {"id": 9999}},
+        "customers/delete": {
+            "id": customer["id"],
+            "tax_exemptions": [],
+            "admin_graphql_api_id": f"gid://shopify/Customer/{customer['id']}",
+        },
+        "shop/redact": shop,
     }
 
 

@@ -130,6 +130,10 @@ class IngestWriter:
         self._tasks: list[asyncio.Task[None]] = []
         self._running = 0
 
+    @property
+    def store(self) -> Store:
+        return self._store
+
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._run()) for _ in range(self._writers)]
         self._running = len(self._tasks)
@@ -292,4 +296,5 @@ def _write(delivery: WebhookDelivery, plan: Plan) -> WebhookWrite:
         items=plan.items if processed else (),
         resource=resource,
         letter=letter,
+        links=delivery.plan.links,
     )

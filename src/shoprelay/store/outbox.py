@@ -23,13 +23,16 @@ class Status(enum.StrEnum):
     DELIVERED = "delivered"
     DEAD_LETTERED = "dead_lettered"
     SUPERSEDED = "superseded"  # a newer version with its ordering key exists: never sent
+    ERASED = "erased"  # its person asked to be forgotten: never sent, body cleared
 
 
 # Kinds whose requests overwrite what Klaviyo holds (a profile upsert, a consent change): an
 # older version landing after a newer one would undo it. Their items carry an ordering key and
 # version, and every claim of them keeps the newest-last rule.
 ORDERED_KINDS = frozenset({"profile", "consent"})
-TERMINAL_STATUSES = frozenset({Status.DELIVERED, Status.DEAD_LETTERED, Status.SUPERSEDED})
+TERMINAL_STATUSES = frozenset(
+    {Status.DELIVERED, Status.DEAD_LETTERED, Status.SUPERSEDED, Status.ERASED}
+)
 DEFAULT_ACCOUNT = "default"
 
 
@@ -381,8 +384,16 @@ async def _settle(store: Store, items: Sequence[Item], **values: Any) -> None:
     await _update_held(store, items, lease_owner=None, lease_until=None, **values)
 
 
+# Kinds whose body names someone only so Klaviyo can forget them: cleared once delivered.
+CLEARED_WHEN_DELIVERED = frozenset({"deletion"})
+
+
 async def mark_delivered(store: Store, items: Sequence[Item], now: float) -> None:
-    await _settle(store, items, status=Status.DELIVERED, delivered_at=now, last_error=None)
+    # A lane's items share one kind.
+    cleared = {"body": "{}"} if items and items[0].kind in CLEARED_WHEN_DELIVERED else {}
+    await _settle(
+        store, items, status=Status.DELIVERED, delivered_at=now, last_error=None, **cleared
+    )
 
 
 async def schedule_retry(

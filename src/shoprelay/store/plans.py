@@ -22,6 +22,35 @@ class ResourceRef:
 
 
 @dataclass(frozen=True)
+class CustomerLink:
+    """An identifier a webhook names for a source's customer: ("email" | "phone_number", value)."""
+
+    customer_id: str
+    identifier: str
+    value: str
+
+
+@dataclass(frozen=True)
+class PrivacyRequest:
+    """Erase someone's data here, and perhaps ask Klaviyo to delete their profile too.
+
+    The store finds their rows by text: their emails and phones, the `markers` their source
+    writes into every body about them (an external id), and the customer ids' stored
+    identifiers. With `whole_scope`, everything the scope (a shop) sent goes.
+    """
+
+    action: str  # the topic ("customers/redact"...), or "forget" from the CLI
+    scope: str | None = None  # the shop domain
+    customer_ids: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+    markers: tuple[str, ...] = ()
+    resources: tuple[ResourceRef, ...] = ()  # stored resource states to clear
+    whole_scope: bool = False
+    propagate: bool = False  # queue a Klaviyo deletion job per email and phone
+
+
+@dataclass(frozen=True)
 class Plan:
     """The effects of one webhook, decided before its transaction."""
 
@@ -35,3 +64,7 @@ class Plan:
     # A plan that needs another resource's stored state (a refund needs its order's customer).
     needs: ResourceRef | None = None
     finish: Callable[[dict[str, Any] | None], Plan] | None = None
+    # Identifiers to remember for a customer id, for a later customers/delete.
+    links: tuple[CustomerLink, ...] = ()
+    # A redaction or deletion: committed by store/privacy.py, not the group writer.
+    privacy: PrivacyRequest | None = None

@@ -185,3 +185,27 @@ delivery_rate_slots = Table(
     Column("slot", Integer, primary_key=True),
     Column("free_at", Float, nullable=False),
 )
+
+# What earlier webhooks told us about a Shopify customer: every email and phone seen with their
+# id, so a customers/delete (which carries only the id) can still name them to Klaviyo.
+customer_identifiers = Table(
+    "customer_identifiers",
+    metadata,
+    Column("shop", String(255), primary_key=True),
+    Column("customer_id", String(64), primary_key=True),
+    Column("identifier", String(16), primary_key=True),  # "email" | "phone_number"
+    Column("value", String(255), primary_key=True),
+    Column("seen_at", Float, nullable=False),
+)
+
+# That an erasure happened, and when, never whom it was about: no shop, id or identifier.
+privacy_audit = Table(
+    "privacy_audit",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("action", String(32), nullable=False),  # the topic, or "forget"
+    Column("items_dropped", Integer, nullable=False),
+    Column("rows_erased", Integer, nullable=False),
+    Column("deletion_jobs", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+)

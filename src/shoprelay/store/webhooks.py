@@ -11,7 +11,8 @@ from sqlalchemy import Connection, bindparam, select
 
 from shoprelay.store.database import Store
 from shoprelay.store.outbox import NewItem, new_rows
-from shoprelay.store.schema import dead_letters, outbox, webhook_receipts
+from shoprelay.store.plans import CustomerLink
+from shoprelay.store.schema import customer_identifiers, dead_letters, outbox, webhook_receipts
 from shoprelay.store.states import newer_state_upsert
 
 
@@ -39,6 +40,8 @@ class WebhookWrite:
     resource: ResourceVersion | None = None
     # Kept for a person to read and replay: the reason and the raw bytes.
     letter: tuple[str, bytes] | None = None
+    # A customer's identifiers, kept for a later customers/delete (store/privacy.py).
+    links: Sequence[CustomerLink] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -62,6 +65,7 @@ class WebhookWriter:
         )
         self._outbox_insert = store.insert_ignore(outbox)
         self._states_upsert = newer_state_upsert(store)
+        self._links_insert = store.insert_ignore(customer_identifiers)
 
     @property
     def one_statement(self) -> bool:
@@ -103,6 +107,8 @@ class WebhookWriter:
             dialect.insert_rows(conn, self._states_upsert, states)
         if letters := [_letter(write, now) for write in fresh if write.letter]:
             conn.execute(dead_letters.insert(), letters)
+        if links := _links(fresh, now):
+            dialect.insert_rows(conn, self._links_insert, links)
         return {write.key for write in fresh}
 
     def _stored_receipts(
@@ -171,6 +177,19 @@ def _letter(write: WebhookWrite, now: float) -> dict[str, Any]:
     }
 
 
+def _links(writes: Sequence[WebhookWrite], now: float) -> list[dict[str, Any]]:
+    """One row per (shop, customer, identifier, value), sorted so writers lock in one order."""
+    rows = {
+        (write.shop, link.customer_id, link.identifier, link.value)
+        for write in writes
+        for link in write.links
+    }
+    return [
+        {"shop": shop, "customer_id": customer, "identifier": kind, "value": value, "seen_at": now}
+        for shop, customer, kind, value in sorted(rows)
+    ]
+
+
 def _statement_parameters(writes: Sequence[WebhookWrite], now: float) -> dict[str, Any]:
     """The dialect's one statement binds each table's rows as one array per column, every row
     carrying its delivery's (shop, webhook_id): the statement keeps only new deliveries'."""
@@ -198,6 +217,12 @@ def _statement_parameters(writes: Sequence[WebhookWrite], now: float) -> dict[st
         for write in writes
         if write.letter
     ]
+    links = [
+        {"shop": write.shop, "webhook": write.webhook_id, "customer_id": link.customer_id,
+         "identifier": link.identifier, "value": link.value}
+        for write in writes
+        for link in write.links
+    ]  # fmt: skip
     return {
         "now": now,
         **_columns("receipt", receipts, shop="shop", id="webhook_id", topic="topic",
@@ -209,6 +234,8 @@ def _statement_parameters(writes: Sequence[WebhookWrite], now: float) -> dict[st
                    kind="kind", id="resource_id", version="version", value="state"),
         **_columns("letter", letters, shop="shop", webhook="webhook", source="source",
                    reason="reason", topic="topic", payload="payload"),
+        **_columns("link", links, shop="shop", webhook="webhook", customer="customer_id",
+                   identifier="identifier", value="value"),
     }  # fmt: skip
 
 

@@ -67,6 +67,7 @@ async def test_bad_request_dead_letters_with_klaviyo_detail_and_pointer(store: S
         "delivered": 1,
         "dead_lettered": 1,
         "superseded": 0,
+        "erased": 0,
     }
     [row] = await dead_letter_rows(store)
     assert row["status_code"] == 400

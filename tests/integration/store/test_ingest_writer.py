@@ -105,6 +105,7 @@ async def test_sqlite_group_commit_runs_one_insert_per_table(store: Store) -> No
     _, statements = await commit_capturing(writer, new_orders(writer, seed=6, count=60))
     inserts = [sql for sql, many in statements if sql.startswith("INSERT")]
     assert sorted(sql.split()[2] for sql in inserts) == [
+        "customer_identifiers",
         "outbox",
         "resource_state",
         "webhook_receipts",

@@ -156,6 +156,7 @@ async def test_outcomes_move_items_between_states(store: Store) -> None:
         "delivered": 1,
         "dead_lettered": 1,
         "superseded": 0,
+        "erased": 0,
     }
     retried = await outbox.claim(
         store, account="default", kind="event", limit=3, owner="w", now=200, lease_seconds=30

@@ -9,6 +9,7 @@ import pytest
 
 from shoprelay.mapping.shopify_fields import ShopifyMetrics
 from shoprelay.sim.shopify_samples import sample_payload, sample_topics
+from shoprelay.sources.shopify.privacy import PRIVACY_TOPICS
 from shoprelay.sources.shopify.topics import TOPICS, plan, version
 from shoprelay.store.plans import ResourceRef
 
@@ -28,7 +29,10 @@ def test_each_sample_is_processed_into_klaviyo_items(topic: str) -> None:
     """No sample is ignored (a checkout without an email) or unprocessable."""
     planned = plan(topic, SHOP, sample_payload(topic, at=AT), ShopifyMetrics())
     assert planned.outcome == "processed", planned.reason
-    if planned.finish is None:
+    if topic in PRIVACY_TOPICS:
+        # An erasure, or an acknowledged data request: nothing for Klaviyo at planning time.
+        assert planned.privacy is not None or topic == "customers/data_request"
+    elif planned.finish is None:
         assert planned.items
     else:
         # A refund becomes its event once its order's stored state is at hand.

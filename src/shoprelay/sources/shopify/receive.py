@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import orjson
@@ -13,11 +13,13 @@ import structlog
 
 from shoprelay.config import WEBHOOK_MAX_AGE_SECONDS
 from shoprelay.mapping.shopify_fields import ShopifyMetrics
+from shoprelay.sources.deletions import deletion_items
 from shoprelay.sources.shopify.topics import SOURCE, plan
 from shoprelay.sources.shopify.verify import verify
 from shoprelay.store.database import Store
 from shoprelay.store.ingest import IngestWriter, WebhookDelivery, WebhookOutcome
-from shoprelay.store.plans import Plan
+from shoprelay.store.plans import Plan, PrivacyRequest
+from shoprelay.store.privacy import Receipt, erase
 from shoprelay.store.receipts import has_receipt
 
 log = structlog.get_logger("shoprelay.shopify")
@@ -69,6 +71,7 @@ class Receiver:
         store: Store | None = None,
         max_age_seconds: float = WEBHOOK_MAX_AGE_SECONDS,
         clock: Callable[[], float] = time.time,
+        propagates: Mapping[str, bool] | None = None,
     ) -> None:
         self._writer = writer
         self._secrets = secrets
@@ -76,6 +79,8 @@ class Receiver:
         self._store = store
         self._max_age = max_age_seconds
         self._clock = clock
+        # Per privacy topic, whether it reaches Klaviyo (SHOPIFY_DELETE_PROPAGATES).
+        self._propagates = dict(propagates or {})
         # Bound once, under the configuration in force now: through the module's lazy proxy
         # every call would build a new logger, for a debug line that usually prints nothing.
         self._log_to = log.bind()
@@ -109,9 +114,37 @@ class Receiver:
             if sent_at is not None and self._clock() - sent_at > self._max_age:
                 return await self._expired(headers, raw_body)
         delivery = self._delivery(headers, raw_body)
+        if delivery.plan.privacy is not None:
+            return await self._erase(delivery, delivery.plan.privacy)
         outcome = await self._writer.submit(delivery)
         self._log(delivery, outcome)
         return Received(200, outcome.outcome, outcome.reason)
+
+    async def _erase(self, delivery: WebhookDelivery, request: PrivacyRequest) -> Received:
+        """A redaction or deletion commits with its receipt, in its own transaction: the
+        erasure and the deletion jobs are in before Shopify hears 200."""
+        propagate = self._propagates.get(delivery.topic, request.propagate)
+        request = replace(request, propagate=propagate)
+        receipt = Receipt(delivery.shop, delivery.webhook_id, delivery.topic)
+        request_key = f"{delivery.shop}:{delivery.webhook_id}"
+        erasure = await erase(
+            self._store or self._writer.store,
+            request,
+            self._clock(),
+            deletions=lambda emails, phones: deletion_items(emails, phones, SOURCE, request_key),
+            receipt=receipt,
+        )
+        outcome = "duplicate" if erasure.duplicate else "processed"
+        # No identifier in the log: the shop, the topic and counts.
+        log.info(
+            "privacy request applied",
+            shop=delivery.shop,
+            topic=delivery.topic,
+            webhook_id=delivery.webhook_id,
+            outcome=outcome,
+            deletion_jobs=erasure.deletion_jobs,
+        )
+        return Received(200, outcome)
 
     async def _expired(self, headers: Mapping[str, str], raw_body: bytes) -> Received:
         """A redelivery of one already received is a duplicate, as at any age; else refused."""

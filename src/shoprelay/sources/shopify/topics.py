@@ -13,9 +13,10 @@ from shoprelay.mapping import shopify as mapping
 from shoprelay.mapping import shopify_customers as customers
 from shoprelay.mapping.klaviyo import KlaviyoProfile
 from shoprelay.mapping.shopify_fields import ShopifyMetrics, UnmappableError
-from shoprelay.mapping.values import sortable_utc
+from shoprelay.mapping.values import as_dict, sortable_utc
 from shoprelay.sources.items import event_item, profile_item
 from shoprelay.sources.shopify import consent
+from shoprelay.sources.shopify.privacy import PRIVACY_TOPICS, customer_links, plan_privacy
 from shoprelay.store.plans import UNDATED, Plan, ResourceRef
 
 SOURCE = "shopify"
@@ -31,6 +32,7 @@ TOPICS = frozenset(
         "checkouts/create",
         "checkouts/update",
         *consent.TOPICS,
+        *PRIVACY_TOPICS,
     }
 )
 
@@ -47,6 +49,8 @@ def plan(topic: str, shop: str, payload: Any, metrics: ShopifyMetrics) -> Plan:
     if not isinstance(payload, dict):
         return Plan(outcome="unprocessable", reason="payload is not a JSON object")
     try:
+        if topic in PRIVACY_TOPICS:
+            return plan_privacy(topic, shop, payload)
         return _PLANNERS[topic.split("/", 1)[0]](shop, payload, metrics)
     except UnmappableError as exc:
         return Plan(outcome="unprocessable", reason=str(exc))
@@ -65,7 +69,8 @@ def _customer(shop: str, payload: dict[str, Any], _: ShopifyMetrics) -> Plan:
     profile = customers.customer_to_profile(payload, shop)
     ref = ResourceRef("customer", _resource_id(payload), version(mapping.updated_at(payload)))
     item = profile_item(profile, SOURCE, f"{shop}:customer:{ref.id}", ref.version)
-    return Plan("processed", [item], ref, notes=profile.notes)
+    links = customer_links(ref.id, profile)
+    return Plan("processed", [item], ref, notes=profile.notes, links=links)
 
 
 def _order(shop: str, payload: dict[str, Any], metrics: ShopifyMetrics) -> Plan:
@@ -75,7 +80,8 @@ def _order(shop: str, payload: dict[str, Any], metrics: ShopifyMetrics) -> Plan:
     profile = events[0].profile if events else customers.order_profile(payload, shop)
     state = {"profile": _identity(profile), "currency": payload.get("currency")}
     items = [event_item(event, SOURCE) for event in events]
-    return Plan("processed", items, ref, state, notes=profile.notes)
+    links = customer_links(as_dict(payload.get("customer")).get("id"), profile)
+    return Plan("processed", items, ref, state, notes=profile.notes, links=links)
 
 
 def _identity(profile: KlaviyoProfile) -> dict[str, Any]:

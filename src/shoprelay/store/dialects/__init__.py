@@ -81,6 +81,10 @@ class Dialect(Protocol):
         lookup of the key. `query`'s filters and `column` together must be a unique key."""
         ...
 
+    def bytes_as_text(self, column: Any) -> Any:
+        """A binary column as text a LIKE can search, whatever bytes it holds."""
+        ...
+
     def claimable(self, query: Select[Any]) -> Select[Any]:
         """Make a claim's row selection safe against other workers."""
         ...

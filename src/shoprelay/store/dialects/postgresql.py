@@ -88,6 +88,11 @@ class PostgreSQLDialect:
         found = query.where(column == value.c.value).limit(1).lateral("found")
         return select(*found.c).select_from(value).join(found, true())
 
+    def bytes_as_text(self, column: Any) -> Any:
+        # convert_from() fails on bytes that are not UTF-8, which a dead letter may hold;
+        # 'escape' keeps ASCII as it is and writes the rest as octal escapes.
+        return func.encode(column, "escape")
+
     def claimable(self, query: Select[Any]) -> Select[Any]:
         return query.with_for_update(skip_locked=True)
 
@@ -175,6 +180,17 @@ WITH fresh AS (
         CAST(:letter_topic AS text[]), CAST(:letter_payload AS bytea[])
     ) AS d (scope, webhook_id, source, reason, topic, payload)
     JOIN fresh ON fresh.shop = d.scope AND fresh.webhook_id = d.webhook_id
+), linked AS (
+    INSERT INTO customer_identifiers (shop, customer_id, identifier, value, seen_at)
+    SELECT DISTINCT l.shop, l.customer_id, l.identifier, l.value, CAST(:now AS float8)
+    FROM unnest(
+        CAST(:link_shop AS text[]), CAST(:link_webhook AS text[]),
+        CAST(:link_customer AS text[]), CAST(:link_identifier AS text[]),
+        CAST(:link_value AS text[])
+    ) AS l (shop, webhook_id, customer_id, identifier, value)
+    JOIN fresh ON fresh.shop = l.shop AND fresh.webhook_id = l.webhook_id
+    ORDER BY l.shop, l.customer_id, l.identifier, l.value
+    ON CONFLICT DO NOTHING
 )
 SELECT shop, webhook_id FROM fresh
 """
