@@ -20,10 +20,17 @@ from tests.support.harness import (
     shoprelay_service,
 )
 
-from shoprelay.mapping.consent import graphql_consent
+from shoprelay.mapping.consent import email_consent, graphql_consent, live_change
 from shoprelay.sim import shopify as sender
-from shoprelay.sources.shopify.consent import EMAIL_TOPIC, SMS_TOPIC, history_items
+from shoprelay.sim.klaviyo_faults import Faults
+from shoprelay.sources.shopify.consent import (
+    EMAIL_TOPIC,
+    SMS_TOPIC,
+    consent_items,
+    history_items,
+)
 from shoprelay.store import deadletters, outbox
+from shoprelay.store.outbox import NewItem
 
 SHOP = "demo-shop.myshopify.com"
 LIST_ID = "LsTSim1"
@@ -225,6 +232,54 @@ async def test_the_backfill_imports_current_consent_as_history(
     assert record["historical_import"] is True
     assert record["consented_at"] == "2025-03-01T10:00:00+00:00"
     assert subscription_requests(sim) == {"bulk_subscribe_profiles": {"202": 1}}
+
+
+async def enqueue(relay: RunningService, items: list[NewItem]) -> None:
+    """Commit items in one transaction, so one claim takes them together."""
+    async with relay.store.transaction() as conn:
+        await outbox.enqueue(relay.store, conn, items, time.time())
+    relay.service.dispatcher.wake()
+
+
+def live_items(n: int, state: str, email: str | None = None) -> list[NewItem]:
+    payload = email_change(state, 0, email or f"c{n}@example.com") | {"customer_id": n}
+    consent = email_consent(payload)
+    return consent_items(SHOP, consent, live_change(consent))
+
+
+async def test_a_refused_subscription_is_dead_lettered_alone(
+    relay: RunningService, sim: KlaviyoSimServer
+) -> None:
+    """Klaviyo names the bad profile of a job: it alone is dead-lettered, its job-mates land."""
+    # Our mapping reads the last @ as the domain's; Klaviyo refuses two of them.
+    bad = live_items(2, "subscribed", email="two@at@example.com")
+    await enqueue(relay, [*live_items(1, "subscribed"), *bad, *live_items(3, "subscribed")])
+    await settle(relay)
+    assert (consent(sim, "email", email="c1@example.com") or {})["consent"] == "SUBSCRIBED"
+    assert (consent(sim, "email", email="c3@example.com") or {})["consent"] == "SUBSCRIBED"
+    async with relay.store.read() as conn:
+        letters = await deadletters.list_open(conn)
+    # One job of three refused, the two good ones sent again together.
+    assert subscription_requests(sim) == {"bulk_subscribe_profiles": {"202": 1, "400": 1}}
+    # Its subscription, and the profile properties Klaviyo refuses for the same address.
+    assert [letter.reason for letter in letters] == ["400 invalid"] * 2
+
+
+async def test_unsubscriptions_go_100_a_job_through_server_errors(
+    relay: RunningService, sim: KlaviyoSimServer
+) -> None:
+    """150 unsubscriptions in one claim: two jobs, retried through 5xx until all land."""
+    sim.sim.set_faults(Faults.from_json({"rate_500": 0.3}, sim.sim.faults))
+    await enqueue(relay, [item for n in range(150) for item in live_items(n, "unsubscribed")])
+    await settle(relay)
+    stats = sim.sim.stats()
+    assert stats["requests"]["bulk_unsubscribe_profiles"]["202"] == 2
+    assert stats["faults_injected"]
+    assert all(
+        (consent(sim, "email", email=f"c{n}@example.com") or {}).get("consent") == "UNSUBSCRIBED"
+        for n in range(150)
+    )
+    await assert_no_dead_letters(relay)
 
 
 async def test_the_simulator_refuses_what_klaviyo_refuses(sim: KlaviyoSimServer) -> None:
