@@ -295,6 +295,9 @@ def test_demo_runs_end_to_end_and_doubles_nothing(
     assert "0 doubled" in result.output
     assert "PAUSED *: auth" in result.output  # the revoked key paused the whole account
     assert "Klaviyo said:" in result.output
+    # The subscriber is forgotten: here and in Klaviyo.
+    assert "SUBSCRIBED" in result.output
+    assert "shoprelay holds 0 records naming her." in result.output
 
 
 def test_a_malformed_setting_is_one_clear_line(

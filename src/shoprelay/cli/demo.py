@@ -19,6 +19,7 @@ from rich.table import Table
 
 from shoprelay import logs
 from shoprelay.cli.common import console, run
+from shoprelay.cli.demo_privacy import subscribe_then_forget
 from shoprelay.config import load_settings
 from shoprelay.service import Service
 from shoprelay.sim import shopify as shopify_sim
@@ -311,6 +312,7 @@ def run_demo(orders: int) -> None:
                 await revoked_key(demo)
                 await shipstation_statuses(demo)
                 await dead_letters(demo)
+                await subscribe_then_forget(demo, wait_drained)
                 verify_exactly_once(demo)
 
     run(main)
