@@ -258,6 +258,8 @@ class Lane:
             items = [item for item in items if item.id not in alone]
         if self.kind in JOB_ONLY_KINDS:
             self._start(items, self.bulk.send_subscriptions(items, deadline))
+            # While webhooks stream in, a job per commit would spend the steady window early.
+            self.next_bulk_at = now + self.settings.bulk_spacing_seconds
             return
         if self.settings.bulk and len(items) > self.settings.bulk_threshold:
             send_bulk = self.bulk.send_events if self.kind == "event" else self.bulk.send_profiles
