@@ -33,7 +33,7 @@ from tests.support.privacy import (
 )
 
 from shoprelay.sim.klaviyo_faults import Faults
-from shoprelay.store import pauses, privacy
+from shoprelay.store import pauses, privacy_export
 from shoprelay.store.database import Store
 from shoprelay.store.schema import outbox
 
@@ -69,7 +69,7 @@ async def test_after_a_redaction_no_row_holds_their_email_phone_or_name(
     assert all(trace in text for trace in traces(BOB))
     assert sim_profile(sim, BOB["email"]) is not None
     assert keys_before <= await dedup_keys(relay.store)
-    (entry,) = await privacy.audit(relay.store)
+    (entry,) = await privacy_export.audit(relay.store)
     assert entry["action"] == "customers/redact"
     assert entry["items_dropped"] == 0
     assert entry["deletion_jobs"] == 2
@@ -102,7 +102,7 @@ async def test_no_pending_event_of_a_redacted_customer_reaches_klaviyo(
             lambda: len(sim.sim.deletions) == 2 and all(d.done for d in sim.sim.deletions)
         )
         await eventually(lambda: drained(relay.service))
-        (entry,) = await privacy.audit(relay.store)
+        (entry,) = await privacy_export.audit(relay.store)
 
     assert sim_profile(sim, ADA["email"]) is None
     assert all(not d.profiles_deleted and not d.events_deleted for d in sim.sim.deletions)
@@ -193,4 +193,4 @@ async def test_a_data_request_is_acknowledged_and_changes_nothing(
     request["customer"] = {key: ADA[key] for key in ("id", "email", "phone")}
     assert await send(client, relay.url, "customers/data_request", request, "q-1") == "processed"
     assert ADA["email"].lower() in await every_text(relay.store)
-    assert await privacy.audit(relay.store) == []
+    assert await privacy_export.audit(relay.store) == []

@@ -18,7 +18,7 @@ from tests.support.privacy import ADA, BOB, every_text, ingest_both, traces
 from typer.testing import CliRunner
 
 from shoprelay.cli.main import app
-from shoprelay.store import privacy
+from shoprelay.store import privacy_export
 from shoprelay.store.database import Store
 from shoprelay.store.schema import outbox
 
@@ -27,10 +27,13 @@ def fill(database_url: str) -> None:
     """Ada and Bob arrive by webhook and are delivered to a simulator."""
 
     async def main() -> None:
-        async with klaviyo_sim() as sim, httpx.AsyncClient(timeout=10) as client:
-            async with shoprelay_service(service_settings(database_url, sim.url)) as relay:
-                await ingest_both(client, relay)
-                await eventually(lambda: drained(relay.service))
+        async with (
+            klaviyo_sim() as sim,
+            httpx.AsyncClient(timeout=10) as client,
+            shoprelay_service(service_settings(database_url, sim.url)) as relay,
+        ):
+            await ingest_both(client, relay)
+            await eventually(lambda: drained(relay.service))
 
     asyncio.run(main())
 
@@ -42,7 +45,7 @@ def facts(database_url: str) -> tuple[str, list[dict[str, object]], list[str]]:
             async with store.read() as conn:
                 query = select(outbox.c.body).where(outbox.c.kind == "deletion")
                 jobs = list((await conn.execute(query)).scalars())
-            return await every_text(store), await privacy.audit(store), jobs
+            return await every_text(store), await privacy_export.audit(store), jobs
         finally:
             await store.close()
 

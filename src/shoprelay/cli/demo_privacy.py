@@ -10,7 +10,7 @@ from rich.table import Table
 
 from shoprelay.cli.common import console
 from shoprelay.sources.shopify.privacy import customer_request
-from shoprelay.store import privacy
+from shoprelay.store import privacy_export
 
 if TYPE_CHECKING:
     from shoprelay.cli.demo import Demo
@@ -68,7 +68,7 @@ async def subscribe_then_forget(demo: Demo, wait_drained: Any) -> None:
     await wait_drained(demo)
     console.print(_klaviyo_view(demo))
     console.print(f"shoprelay holds {await _rows_naming_grace(demo)} records naming her.")
-    for entry in await privacy.audit(demo.service.store):
+    for entry in await privacy_export.audit(demo.service.store):
         console.print(
             f"audit: {entry['action']} at {time.strftime('%H:%M:%S', time.gmtime(entry['at']))}"
             f" - {entry['items_dropped']} unsent dropped, {entry['rows_erased']} rows erased, "
@@ -100,7 +100,7 @@ def _klaviyo_view(demo: Demo) -> Table:
 
 async def _rows_naming_grace(demo: Demo) -> int:
     request = customer_request("export", demo.sender.shop, GRACE["id"])
-    found = await privacy.export(demo.service.store, request)
+    found = await privacy_export.export(demo.service.store, request)
     return sum(len(found[key]) for key in ("outbox", "dead_letters", "resource_state"))
 
 

@@ -13,7 +13,7 @@ import typer
 from shoprelay.cli.common import console, run, settings, with_store
 from shoprelay.sources.deletions import deletion_items
 from shoprelay.sources.shopify.privacy import customer_request, phone_forms
-from shoprelay.store import privacy
+from shoprelay.store import privacy, privacy_export
 from shoprelay.store.database import Store
 from shoprelay.store.plans import PrivacyRequest
 from shoprelay.store.privacy import Erasure
@@ -35,14 +35,11 @@ def export(
 
     async def main() -> dict[str, Any]:
         async def work(store: Store) -> dict[str, Any]:
-            shops = [shop] if shop else await privacy.scopes_of(store, customer)
-            found = [
-                {
-                    "shop": name,
-                    **await privacy.export(store, customer_request("export", name, customer)),
-                }
-                for name in shops
-            ]
+            shops = [shop] if shop else await privacy_export.scopes_of(store, customer)
+            found = []
+            for name in shops:
+                request = customer_request("export", name, customer)
+                found.append({"shop": name, **await privacy_export.export(store, request)})
             return {"customer_id": customer, "shops": found}
 
         return await with_store(config, work)

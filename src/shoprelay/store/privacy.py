@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import structlog
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, tuple_, update
 
@@ -80,7 +79,7 @@ async def erase(
     def work(conn: Connection) -> Erasure:
         if receipt is not None and not _receive(store, conn, receipt, now):
             return Erasure(0, 0, 0, duplicate=True)
-        found = _identify(conn, request)
+        found = identify(conn, request)
         dropped, erased, hold_until = _erase_outbox(conn, store, found.needles, now)
         erased += _erase_elsewhere(conn, store, request, found)
         jobs = deletions(found.emails, found.phones) if request.propagate else []
@@ -123,7 +122,7 @@ def _receive(store: Store, conn: Connection, receipt: Receipt, now: float) -> bo
     return conn.execute(statement, [row]).first() is not None
 
 
-def _identify(conn: Connection, request: PrivacyRequest) -> _Found:
+def identify(conn: Connection, request: PrivacyRequest) -> _Found:
     """The request's identifiers, those stored for its customers, and the search terms."""
     emails = {email.lower() for email in request.emails}
     phones = set(request.phones)
@@ -170,12 +169,12 @@ async def customers_with(store: Store, values: Sequence[str]) -> list[tuple[str,
         return [(str(shop), str(customer)) for shop, customer in await conn.execute(query)]
 
 
-def _chunks(needles: Sequence[str]) -> Iterator[Sequence[str]]:
+def chunks(needles: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(needles), NEEDLES_PER_STATEMENT):
         yield needles[start : start + NEEDLES_PER_STATEMENT]
 
 
-def _mentions(column: Any, needles: Sequence[str]) -> Any:
+def mentions(column: Any, needles: Sequence[str]) -> Any:
     """Whether the text of `column` holds any of the (lower-case) needles, in any case."""
     lowered = func.lower(column)
     return or_(*(lowered.contains(needle, autoescape=True) for needle in needles))
@@ -188,10 +187,10 @@ def _erase_outbox(
     names them is queued again. Also when the last of them in flight stops being held."""
     dropped = erased = 0
     hold_until = now
-    for chunk in _chunks(needles):
+    for chunk in chunks(needles):
         found = conn.execute(
             select(outbox.c.id, outbox.c.status, outbox.c.lease_until).where(
-                outbox.c.kind != DELETION_KIND, _mentions(outbox.c.body, chunk)
+                outbox.c.kind != DELETION_KIND, mentions(outbox.c.body, chunk)
             )
         ).all()
         unsent = [row.id for row in found if row.status in UNSENT]
@@ -232,21 +231,19 @@ def _erase_elsewhere(conn: Connection, store: Store, request: PrivacyRequest, fo
     """Dead letters, stored states, known identifiers and delivery errors that name them."""
     erased = 0
     payload = store.dialect.bytes_as_text(dead_letters.c.payload)
-    for chunk in _chunks(found.needles):
+    for chunk in chunks(found.needles):
         erased += conn.execute(
             delete(dead_letters).where(
-                or_(_mentions(payload, chunk), _mentions(dead_letters.c.detail, chunk),
-                    _mentions(dead_letters.c.reason, chunk))
+                or_(mentions(payload, chunk), mentions(dead_letters.c.detail, chunk),
+                    mentions(dead_letters.c.reason, chunk))
             )
         ).rowcount  # fmt: skip
         erased += conn.execute(
-            update(resource_state)
-            .where(_mentions(resource_state.c.state, chunk))
-            .values(state=None)
+            update(resource_state).where(mentions(resource_state.c.state, chunk)).values(state=None)
         ).rowcount
         erased += conn.execute(
             update(delivery_errors)
-            .where(_mentions(delivery_errors.c.detail, chunk))
+            .where(mentions(delivery_errors.c.detail, chunk))
             .values(detail=ERASED_NOTE)
         ).rowcount
     erased += _erase_scope(conn, request)
@@ -304,91 +301,3 @@ def _queue(
     rows = [{**row, "available_at": available_at} for row in new_rows(jobs, now)]
     statement = store.insert_ignore(outbox).returning(outbox.c.id)
     return len(conn.execute(statement, rows).all())
-
-
-async def export(store: Store, request: PrivacyRequest) -> dict[str, Any]:
-    """Everything stored about the request's person, as JSON-ready values."""
-
-    def work(conn: Connection) -> dict[str, Any]:
-        found = _identify(conn, request)
-        payload = store.dialect.bytes_as_text(dead_letters.c.payload)
-        items: dict[int, dict[str, Any]] = {}
-        letters: dict[int, dict[str, Any]] = {}
-        states: dict[tuple[str, ...], dict[str, Any]] = {}
-        for chunk in _chunks(found.needles):
-            for row in conn.execute(select(outbox).where(_mentions(outbox.c.body, chunk))):
-                items[row.id] = _outbox_entry(row)
-            letter_query = select(dead_letters).where(
-                or_(_mentions(payload, chunk), _mentions(dead_letters.c.detail, chunk))
-            )
-            for row in conn.execute(letter_query):
-                letters[row.id] = _letter_entry(row)
-            state_query = select(resource_state).where(_mentions(resource_state.c.state, chunk))
-            for row in conn.execute(state_query):
-                states[(row.source, row.scope, row.kind, row.resource_id)] = _state_entry(row)
-        return {
-            "identifiers": {"email": found.emails, "phone_number": found.phones},
-            "outbox": [items[key] for key in sorted(items)],
-            "dead_letters": [letters[key] for key in sorted(letters)],
-            "resource_state": [states[key] for key in sorted(states)],
-        }
-
-    async with store.read() as conn:
-        return await conn.run_sync(work)
-
-
-async def scopes_of(store: Store, customer_id: str) -> list[str]:
-    """The shops whose webhooks named this customer id."""
-    query = (
-        select(customer_identifiers.c.shop)
-        .where(customer_identifiers.c.customer_id == customer_id)
-        .distinct()
-        .order_by(customer_identifiers.c.shop)
-    )
-    async with store.read() as conn:
-        return [str(shop) for shop in (await conn.execute(query)).scalars()]
-
-
-async def audit(store: Store) -> list[dict[str, Any]]:
-    """Every erasure: what kind, when, and how much it erased."""
-    query = select(privacy_audit).order_by(privacy_audit.c.id)
-    async with store.read() as conn:
-        return [dict(row._mapping) for row in await conn.execute(query)]
-
-
-def _json(raw: str | None) -> Any:
-    return orjson.loads(raw) if raw else None
-
-
-def _outbox_entry(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "kind": row.kind,
-        "status": row.status,
-        "source": row.source,
-        "created_at": row.created_at,
-        "body": _json(row.body),
-    }
-
-
-def _letter_entry(row: Any) -> dict[str, Any]:
-    raw = bytes(row.payload) if row.payload is not None else None
-    return {
-        "id": row.id,
-        "origin": row.origin,
-        "topic": row.topic,
-        "reason": row.reason,
-        "detail": row.detail,
-        "created_at": row.created_at,
-        "payload": raw.decode("utf-8", "replace") if raw is not None else None,
-    }
-
-
-def _state_entry(row: Any) -> dict[str, Any]:
-    return {
-        "source": row.source,
-        "scope": row.scope,
-        "kind": row.kind,
-        "resource_id": row.resource_id,
-        "state": _json(row.state),
-    }
