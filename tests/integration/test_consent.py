@@ -19,6 +19,7 @@ from tests.support.harness import (
     service_settings,
     shoprelay_service,
 )
+from tests.support.privacy import every_text
 
 from shoprelay.mapping.consent import email_consent, graphql_consent, live_change
 from shoprelay.sim import shopify as sender
@@ -232,6 +233,19 @@ async def test_the_backfill_imports_current_consent_as_history(
     assert record["historical_import"] is True
     assert record["consented_at"] == "2025-03-01T10:00:00+00:00"
     assert subscription_requests(sim) == {"bulk_subscribe_profiles": {"202": 1}}
+
+
+async def test_a_customer_known_only_by_consent_is_erased_by_its_id(
+    relay: RunningService, client: httpx.AsyncClient
+) -> None:
+    """customers/delete carries only the id: the consent webhooks' addresses are found by it."""
+    await send(client, relay, SMS_TOPIC, sms_change("subscribed", 0))
+    await send(client, relay, EMAIL_TOPIC, email_change("subscribed", 0))
+    await settle(relay)
+    assert await send(client, relay, "customers/delete", {"id": CUSTOMER}) == "processed"
+    text = await every_text(relay.store)
+    assert EMAIL.lower() not in text
+    assert PHONE not in text
 
 
 async def enqueue(relay: RunningService, items: list[NewItem]) -> None:

@@ -10,6 +10,7 @@ from shoprelay.mapping import consent as mapping
 from shoprelay.mapping.consent import ConsentChange, ShopifyConsent
 from shoprelay.mapping.shopify_fields import ShopifyMetrics
 from shoprelay.mapping.values import sortable_utc
+from shoprelay.sources.shopify.privacy import customer_links
 from shoprelay.store.outbox import NewItem
 from shoprelay.store.plans import UNDATED, Plan, ResourceRef
 
@@ -36,7 +37,10 @@ def _plan(shop: str, consent: ShopifyConsent) -> Plan:
     # nothing. Changes committed side by side are ordered by the outbox's ordering key.
     ref = ResourceRef(f"{consent.channel}_consent", consent.customer_id, _version(consent))
     items = consent_items(shop, consent, mapping.live_change(consent))
-    return Plan("processed", items, ref)
+    # Remembered so a customers/delete, which carries only the id, finds this address too.
+    profile = mapping.consent_profile(consent, shop)
+    links = customer_links(consent.customer_id, profile) if profile else ()
+    return Plan("processed", items, ref, links=links)
 
 
 def history_items(shop: str, consent: ShopifyConsent, as_of: datetime) -> list[NewItem]:
