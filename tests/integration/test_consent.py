@@ -296,6 +296,24 @@ async def test_unsubscriptions_go_100_a_job_through_server_errors(
     await assert_no_dead_letters(relay)
 
 
+async def test_a_revoked_key_pauses_consent_until_a_probe_gets_through(
+    relay: RunningService, sim: KlaviyoSimServer, client: httpx.AsyncClient
+) -> None:
+    """401: the account pauses with the change kept; once the key works, it is delivered."""
+    sim.sim.set_faults(Faults.from_json({"revoked": True}, sim.sim.faults))
+    await send(client, relay, EMAIL_TOPIC, email_change("subscribed", 0))
+    await eventually(lambda: _paused(relay))
+    sim.sim.set_faults(Faults.from_json({"revoked": False}, sim.sim.faults))
+    await settle(relay)
+    assert (consent(sim, "email", email=EMAIL) or {})["consent"] == "SUBSCRIBED"
+    assert not await _paused(relay)
+    await assert_no_dead_letters(relay)
+
+
+async def _paused(relay: RunningService) -> bool:
+    return bool((await relay.service.status())["delivery"]["paused"])
+
+
 async def test_the_simulator_refuses_what_klaviyo_refuses(sim: KlaviyoSimServer) -> None:
     """consented_at outside a historical import, a historical one without it, 101 unsubscribes."""
     headers = {
