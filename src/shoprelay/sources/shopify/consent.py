@@ -47,7 +47,9 @@ def history_items(shop: str, consent: ShopifyConsent, as_of: datetime) -> list[N
     """The items that import a customer's current consent (for the Shopify history backfill).
 
     They share the webhooks' ordering keys and dedup keys: a change already received is not
-    sent again, and a newer one received meanwhile is never overridden.
+    sent again, and a newer one received meanwhile is never overridden. `as_of` is when the
+    backfill started (a consent time must be in the past when Klaviyo gets it). A change
+    that needs an address the customer lacks raises UnmappableError.
     """
     return consent_items(shop, consent, mapping.historical_change(consent, as_of))
 
