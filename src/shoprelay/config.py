@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     # Whether a customers/delete webhook (a customer deleted in Shopify's admin, not a privacy
     # request) also asks Klaviyo to delete the profile; customers/redact and shop/redact do.
     SHOPIFY_DELETE_PROPAGATES: bool = False
+    # Whether shop/redact (48 h after the app is uninstalled) also deletes from Klaviyo every
+    # customer the shop sent. The Klaviyo account is the merchant's: one who keeps using it after
+    # uninstalling turns this off, and only our copies are erased.
+    SHOPIFY_SHOP_REDACT_PROPAGATES: bool = True
     # Per receiving process: past it uvicorn answers 503 itself, before shoprelay sees the request.
     RECEIVER_MAX_CONNECTIONS: int = Field(default=1000, ge=1)
 

@@ -91,7 +91,10 @@ class Service:
             shopify_metrics(settings),
             store=store,
             max_age_seconds=settings.SHOPIFY_WEBHOOK_MAX_AGE_SECONDS,
-            propagates={"customers/delete": settings.SHOPIFY_DELETE_PROPAGATES},
+            propagates={
+                "customers/delete": settings.SHOPIFY_DELETE_PROPAGATES,
+                "shop/redact": settings.SHOPIFY_SHOP_REDACT_PROPAGATES,
+            },
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []

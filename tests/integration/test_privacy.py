@@ -184,6 +184,19 @@ async def test_shop_redact_erases_the_shop_and_leaves_other_shops(
     assert not [body for body in bodies if f"shopify:{SHOP}:" in body]
 
 
+async def test_shop_redact_can_leave_klaviyo_alone(
+    database_url: str, sim: KlaviyoSimServer, client: httpx.AsyncClient
+) -> None:
+    """With SHOPIFY_SHOP_REDACT_PROPAGATES off, only our copies go."""
+    settings = service_settings(database_url, sim.url, SHOPIFY_SHOP_REDACT_PROPAGATES="false")
+    async with shoprelay_service(settings) as relay:
+        await send(client, relay.url, "customers/create", customer(ADA), "c-1")
+        await send(client, relay.url, "shop/redact", sample("shop-redact.json"), "s-1")
+        text = await every_text(relay.store)
+        assert await deletion_jobs(relay.store) == 0
+    assert [trace for trace in traces(ADA) if trace in text] == []
+
+
 async def test_a_data_request_is_acknowledged_and_changes_nothing(
     relay: RunningService, client: httpx.AsyncClient
 ) -> None:
