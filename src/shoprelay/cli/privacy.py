@@ -18,7 +18,9 @@ from shoprelay.store.database import Store
 from shoprelay.store.plans import PrivacyRequest
 from shoprelay.store.privacy import Erasure
 
-app = typer.Typer(help="Privacy requests: export a customer's data, forget someone.")
+app = typer.Typer(
+    help="Privacy requests: export a customer's data, forget someone.", no_args_is_help=True
+)
 
 SOURCE = "cli"
 
@@ -53,8 +55,7 @@ def forget(
     phone: Annotated[str | None, typer.Option(help="Their phone number.")] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
-    """Erase someone's data here and ask Klaviyo to delete their profile (for a request
-    that did not come through Shopify)."""
+    """Erase someone here and have Klaviyo delete them: a request from outside Shopify."""
     if not email and not phone:
         raise typer.BadParameter("give --email, --phone or both")
     config = settings()
