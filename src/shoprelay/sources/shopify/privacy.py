@@ -17,6 +17,9 @@ PROPAGATES_BY_DEFAULT = {
     "customers/delete": False,
 }
 PRIVACY_TOPICS = frozenset({*PROPAGATES_BY_DEFAULT, "customers/data_request"})
+# Set in the app's configuration (TOML `compliance_topics`, or the dashboard): the Admin API
+# cannot subscribe to them, so a registration through it leaves them out.
+COMPLIANCE_TOPICS = frozenset({"customers/redact", "shop/redact", "customers/data_request"})
 
 
 def plan_privacy(topic: str, shop: str, payload: dict[str, Any]) -> Plan:
