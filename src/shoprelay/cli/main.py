@@ -27,15 +27,23 @@ def serve(
     workers: Annotated[
         int, typer.Option(min=1, help="Receiving processes; one more delivers and polls.")
     ] = 1,
+    admin_host: Annotated[
+        str | None,
+        typer.Option(help="Admin listener's interface [ADMIN_HOST, default 127.0.0.1]."),
+    ] = None,
+    admin_port: Annotated[
+        int | None, typer.Option(help="Admin listener's port [ADMIN_PORT, default 8001].")
+    ] = None,
 ) -> None:
-    """Receive webhooks, deliver to Klaviyo, and run the pollers."""
+    """Receive webhooks, deliver to Klaviyo, run the pollers, and serve the admin listener
+    (status, metrics, the dashboard) apart from the public webhook port."""
     from shoprelay.web.metrics import shared_across_processes
 
     # Before the app's modules are imported: some of their metrics are made at import.
     with shared_across_processes():
         from shoprelay.cli.serve import serve as run_serve
 
-        run_serve(host, port, workers)
+        run_serve(host, port, workers, admin_host, admin_port)
 
 
 @app.command()

@@ -6,10 +6,17 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess, values
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Metric,
+    generate_latest,
+    multiprocess,
+    values,
+)
 
 _SHARED = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -41,18 +48,23 @@ def shared_across_processes() -> Iterator[Path]:
 
 def exposition() -> bytes:
     """The text /metrics answers with."""
+    return generate_latest(_registry())
+
+
+def _registry() -> CollectorRegistry:
+    """This process's registry, or under `serve` one that reads every process's files."""
     if _SHARED not in os.environ:
-        return generate_latest()
+        return REGISTRY
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return generate_latest(registry)
+    return registry
 
 
 def sample_value(name: str) -> float:
     """One sample's value, summed over every process under `serve`; 0 if none is recorded."""
-    if _SHARED in os.environ:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    else:
-        registry = REGISTRY
-    return registry.get_sample_value(name) or 0.0
+    return _registry().get_sample_value(name) or 0.0
+
+
+def collect() -> Iterable[Metric]:
+    """Every metric, as `exposition` would write them."""
+    return _registry().collect()
