@@ -22,6 +22,7 @@ MAX_BODY_BYTES = {
     "bulk_create_events": 5 * KB * KB,
     "create_or_update_profile": 100 * KB,
     "bulk_import_profiles": 5 * KB * KB,
+    "query_metric_aggregates": 100 * KB,
 }
 MAX_STRING_BYTES = 100 * KB
 MAX_PROFILE_BYTES = 100 * KB
