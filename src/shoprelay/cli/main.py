@@ -94,6 +94,26 @@ def send_webhook(
 
 
 @app.command()
+def reconcile(
+    days: Annotated[
+        int, typer.Option(min=1, max=360, help="Today and the days before it, in Klaviyo's zone.")
+    ] = 7,
+    metric: Annotated[
+        list[str] | None, typer.Option(help="Only this metric (repeat for more).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+) -> None:
+    """Per day and metric: events queued, delivered, and counted by Klaviyo (metrics:read).
+
+    Days are cut in the Klaviyo account's time zone, as Klaviyo charts them; a difference
+    is red, with what explains it: pending, dead letters, refused, or a clock mismatch.
+    """
+    from shoprelay.cli.reconcile import reconcile as run_reconcile
+
+    run_reconcile(days, metric or [], as_json)
+
+
+@app.command()
 def migrate() -> None:
     """Bring the database schema to the newest revision."""
     from shoprelay.cli.common import console, run, settings, with_store
