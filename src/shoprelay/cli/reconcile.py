@@ -74,8 +74,8 @@ def _print(document: dict[str, Any]) -> None:
         console.print(f"{quiet} day and metric pairs with no events are not shown")
     if document["bodies_cleared"]:
         console.print(
-            f"[yellow]{document['bodies_cleared']} items of these days no longer hold their "
-            "body (OUTBOX_RETENTION_DAYS) and are not counted[/yellow]"
+            f"[yellow]{document['bodies_cleared']} events queued since the first day no longer "
+            "hold their body (OUTBOX_RETENTION_DAYS) and are not counted[/yellow]"
         )
 
 

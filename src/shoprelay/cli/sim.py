@@ -58,6 +58,10 @@ def klaviyo(
             "Control endpoints: shoprelay sim klaviyo --help. Ctrl-C stops it."
         )
 
+    from shoprelay.sim.klaviyo_aggregates import zone_named
+
+    if zone_named(timezone) is None:
+        raise typer.BadParameter(f"{timezone!r} is not a time zone Klaviyo accepts")
     scopes = {key: frozenset(scope)} if scope else {}
     config = KlaviyoSimConfig(api_keys={key}, timezone=timezone, key_scopes=scopes)
     _serve(create_app(config), host, port, banner)

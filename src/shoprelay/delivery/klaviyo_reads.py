@@ -33,7 +33,7 @@ READ_SCOPES = {
     "get_metrics": "metrics:read",
     "query_metric_aggregates": "metrics:read",
 }
-ATTEMPTS = 4
+ATTEMPTS = 3
 ACCOUNT = "default"
 _RNG = random.Random()  # noqa: S311 (jitter, not secrecy)
 
