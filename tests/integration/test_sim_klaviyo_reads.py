@@ -12,8 +12,11 @@ from typing import Any
 import httpx
 import pytest
 from jsonschema import Draft202012Validator
+from pydantic import SecretStr
 from tests.support.klaviyo_schema import validate_request
 
+from shoprelay.delivery.klaviyo import KlaviyoClient
+from shoprelay.delivery.klaviyo_reads import KlaviyoReads
 from shoprelay.sim.klaviyo import KlaviyoSimConfig, RateLimit, create_app
 from shoprelay.sim.klaviyo_metric_api import metric_id
 from shoprelay.web.serving import serving
@@ -194,3 +197,31 @@ async def test_a_key_without_metrics_read_gets_403(client: httpx.AsyncClient) ->
     ):
         assert answer.status_code == 403
         assert answer.json()["errors"][0]["code"] == "permission_denied"
+
+
+async def test_metric_ids_follow_the_pages() -> None:
+    """Past 200 metrics Klaviyo pages by cursor; KlaviyoReads follows `links.next` to the last."""
+    async with serving(create_app(KlaviyoSimConfig())) as url:
+        async with httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=10) as client:
+            for n in range(205):
+                body = {
+                    "data": {
+                        "type": "event",
+                        "attributes": {
+                            "metric": {
+                                "data": {"type": "metric", "attributes": {"name": f"Metric {n}"}}
+                            },
+                            "profile": {
+                                "data": {"type": "profile", "attributes": {"email": "a@b.co"}}
+                            },
+                            "properties": {},
+                        },
+                    }
+                }
+                assert (await client.post("/api/events", json=body)).status_code == 202
+        reads = KlaviyoReads(KlaviyoClient(url, SecretStr(KEY), "2026-07-15"))
+        try:
+            found = await reads.metric_ids({"Metric 0", "Metric 204", "Never Sent"})
+        finally:
+            await reads.close()
+    assert found == {"Metric 0": metric_id("Metric 0"), "Metric 204": metric_id("Metric 204")}
