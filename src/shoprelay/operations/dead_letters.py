@@ -17,14 +17,17 @@ from shoprelay.store.deadletters import DeadLetter, LetterFilter
 # Letters read, replayed or purged at once by an action on all that match.
 BATCH = 500
 MASK = "•••"
-# Keys whose values name, reach or place a person, in Klaviyo's bodies and Shopify's payloads.
+# Keys whose values name, reach or place a person, in Klaviyo's bodies and Shopify's and
+# ShipStation's payloads; under an address key everything is. Not "name": it names metrics
+# and products too, and a person's full name sits under an address key.
 PERSONAL_KEYS = frozenset(
     {
-        "email", "phone", "phone_number", "first_name", "last_name", "name",
+        "email", "phone", "phone_number", "first_name", "last_name",
         "address1", "address2", "street1", "street2", "street3", "city", "zip",
         "postal_code", "latitude", "longitude", "browser_ip", "ip", "company",
         "contact_email", "customer_email", "customerEmail", "customerUsername",
-        "shipTo", "billTo",
+        "shipTo", "billTo", "shipping_address", "billing_address", "default_address",
+        "addresses",
     }
 )  # fmt: skip
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")

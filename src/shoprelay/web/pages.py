@@ -143,22 +143,24 @@ def _klaviyo(klaviyo: dict[str, Any]) -> str:
             f'<p class="muted">Last error {_ago(error["at"])}: {escape(error["endpoint"])} '
             f"{error['status_code'] or ''} {escape(str(error['detail']))}</p>"
         )
-    return _card("Klaviyo budget", body)
+    return _card("Klaviyo budget", body, wide=True)
 
 
 def _meter(window: dict[str, int]) -> str:
     used, limit = window["used"], window["limit"]
     return (
-        f'<meter min="0" max="{limit}" value="{used}" high="{limit * 0.8:g}" '
-        f'optimum="0"></meter> {used}/{limit}'
+        f'<span class="use"><meter min="0" max="{limit}" value="{used}" '
+        f'high="{limit * 0.8:g}" optimum="0"></meter> {used}/{limit}</span>'
     )
 
 
 def _webhooks(webhooks: dict[str, Any]) -> str:
     outcomes = sorted(set(webhooks["total"]) | set(webhooks["per_minute"]))
+    # Once rates are known, an outcome no process has counted yet came 0 times a minute.
+    known = any(rate is not None for rate in webhooks["per_minute"].values())
     rows = "".join(
         f'<tr data-outcome="{escape(outcome)}"><td>{escape(outcome)}</td>'
-        f"<td>{_rate(webhooks['per_minute'].get(outcome))}</td>"
+        f"<td>{_rate(webhooks['per_minute'].get(outcome, 0.0 if known else None))}</td>"
         f"<td>{webhooks['total'].get(outcome, '-')}</td></tr>"
         for outcome in outcomes
     )
@@ -333,8 +335,9 @@ def _pretty(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 
 
-def _card(title: str, body: str) -> str:
-    return f'<section class="card"><h2>{escape(title)}</h2>{body}</section>'
+def _card(title: str, body: str, *, wide: bool = False) -> str:
+    css = "card span2" if wide else "card"
+    return f'<section class="{css}"><h2>{escape(title)}</h2>{body}</section>'
 
 
 def _pairs(prefix: str, rows: list[tuple[str, str, str]], *, escaped: bool = False) -> str:

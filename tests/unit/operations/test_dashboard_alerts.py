@@ -67,11 +67,15 @@ def test_shopify_catch_up_is_read_where_status_reports_it() -> None:
 
 def test_personal_data_is_masked_under_its_keys_and_emails_anywhere() -> None:
     body = {
+        "metric": {"data": {"attributes": {"name": "Placed Order"}}},
         "profile": {"data": {"attributes": {"email": "jane@example.com", "first_name": "Jane"}}},
         "properties": {"OrderId": "1001", "note": "call jane@example.com"},
+        "shipping_address": {"name": "Jane Roe", "country_code": "US"},
     }
     assert mask(body) == {
+        "metric": {"data": {"attributes": {"name": "Placed Order"}}},
         "profile": {"data": {"attributes": {"email": "j•••@example.com", "first_name": "J•••"}}},
         "properties": {"OrderId": "1001", "note": "call j•••@example.com"},
+        "shipping_address": {"name": "J•••", "country_code": "U•••"},
     }
     assert mask_text("Invalid email address: bob@x.io") == "Invalid email address: b•••@x.io"
