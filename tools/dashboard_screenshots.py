@@ -3,7 +3,8 @@
 Runs the Klaviyo simulator and `shoprelay serve` on a scratch SQLite database, sends a month
 of a small shop's webhooks, plants two dead letters (one Klaviyo refuses, one that is not
 JSON), then photographs the page with Debian's chromium: docs/images/dashboard.png,
-docs/images/dead-letter.png and, after the simulator revokes the key, dashboard-stalled.png.
+docs/images/dead-letter.png and, after the simulator revokes the key, dashboard-stalled.png
+(made smaller by `pngquant` where it is installed: apt-get install pngquant).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -186,6 +188,12 @@ def main() -> None:
         until(lambda: settled(admin_url), within=300)
         photograph(admin_url, sim_url, url)
     for name in ("dashboard.png", "dead-letter.png", "dashboard-stalled.png"):
+        if shutil.which("pngquant"):  # a quarter of the size, no difference to see
+            subprocess.run(  # noqa: S603 - our own files
+                ["pngquant", "--force", "--quality=70-90", "--strip", "--output",  # noqa: S607
+                 str(IMAGES / name), "--", str(IMAGES / name)],
+                check=True,
+            )  # fmt: skip
         print(f"{IMAGES / name}: {(IMAGES / name).stat().st_size // 1024} KiB")
 
 
