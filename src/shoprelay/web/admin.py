@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from fastapi import FastAPI, HTTPException, Request
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -17,8 +16,8 @@ from starlette.responses import JSONResponse, Response
 
 from shoprelay.operations import dashboard, dead_letters
 from shoprelay.operations.dashboard import ProcessView
-from shoprelay.store.deadletters import LetterFilter
 from shoprelay.web import admin_actions, admin_pages
+from shoprelay.web.admin_requests import cross_site, letter_detail, letter_filter
 from shoprelay.web.auth import CSRF_HEADER, SESSION_COOKIE, AdminAuth, Caller
 from shoprelay.web.charts import daily_deliveries, reconciliation
 from shoprelay.web.metrics import exposition, sample_value
@@ -31,8 +30,6 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 )
-AGES = {"1h": (3600, None), "24h": (86_400, None), "older-24h": (None, 86_400),
-        "older-7d": (None, 7 * 86_400)}  # fmt: skip
 
 
 class Admin:
@@ -162,32 +159,4 @@ def _api_routes(app: FastAPI, admin: Admin) -> None:
     @app.get("/api/dead-letters/{letter_id}")
     async def letter(request: Request, letter_id: int, unmask: bool = False) -> Any:
         admin.caller(request)
-        return await letter_detail(admin, letter_id, unmask=unmask)
-
-
-async def letter_detail(admin: Admin, letter_id: int, *, unmask: bool) -> dict[str, Any]:
-    found = await dead_letters.detail(admin.service.store, letter_id, unmask=unmask)
-    if found is None:
-        raise HTTPException(404, f"no dead letter with id {letter_id}")
-    return found
-
-
-def letter_filter(params: Any, now: float | None = None) -> LetterFilter:
-    """The dead-letter filter in a query string or an action's `filter` object."""
-    now = time.time() if now is None else now
-    newer, older = AGES.get(params.get("age") or "", (None, None))
-    return LetterFilter(
-        origin=params.get("origin") or None,
-        topic=params.get("topic") or None,
-        reason=params.get("reason") or None,
-        since=None if newer is None else now - newer,
-        before=None if older is None else now - older,
-    )
-
-
-def cross_site(request: Request) -> bool:
-    """A browser's request from another site: its Origin names another host than ours."""
-    origin = request.headers.get("origin")
-    if not origin:
-        return False
-    return origin == "null" or urlsplit(origin).netloc != request.headers.get("host", "")
+        return await letter_detail(service.store, letter_id, unmask=unmask)

@@ -10,6 +10,7 @@ from fastapi import FastAPI, HTTPException, Request
 from shoprelay.operations import dead_letters
 from shoprelay.store import pauses
 from shoprelay.store.deadletters import LetterFilter
+from shoprelay.web.admin_requests import letter_filter
 
 if TYPE_CHECKING:
     from shoprelay.web.admin import Admin
@@ -58,8 +59,6 @@ async def _json(request: Request) -> Any:
 
 def action_target(body: Any) -> tuple[list[int] | None, LetterFilter | None]:
     """An action's letters: `{"ids": [...]}`, or `{"filter": {...}}` for all that match."""
-    from shoprelay.web.admin import letter_filter
-
     if not isinstance(body, dict):
         raise HTTPException(422, "expected a JSON object with ids or filter")
     ids = body.get("ids")

@@ -11,7 +11,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from shoprelay.operations import dead_letters
 from shoprelay.web import pages
-from shoprelay.web.auth import SESSION_COOKIE, Caller
+from shoprelay.web.admin_requests import cross_site, letter_detail, letter_filter
+from shoprelay.web.auth import SESSION_COOKIE
 
 if TYPE_CHECKING:
     from shoprelay.web.admin import Admin
@@ -35,8 +36,6 @@ def _sign_in_routes(app: FastAPI, admin: Admin) -> None:
 
     @app.post("/login")
     async def login(request: Request) -> Response:
-        from shoprelay.web.admin import cross_site
-
         if cross_site(request):
             raise HTTPException(403, "sign-in from another site refused")
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
@@ -61,14 +60,13 @@ def _page_routes(app: FastAPI, admin: Admin) -> None:
         found = auth.identify(None, request.cookies.get(SESSION_COOKIE))
         if found is None:
             return RedirectResponse("/login", status_code=303)
-        cookie = None
-        if found.session is None:  # open on loopback: a session only to carry CSRF tokens
+        cookie, session = None, found.session
+        if session is None:  # open on loopback: a session only to carry CSRF tokens
             cookie = auth.new_session()
-            found = Caller("open", auth.session(cookie))
-        assert found.session is not None
+            session = auth.session(cookie) or ""
         html = pages.dashboard_page(
             await admin.overview(),
-            csrf=auth.csrf_token(found.session),
+            csrf=auth.csrf_token(session),
             token_required=auth.required,
         )
         response = HTMLResponse(html, headers={"Cache-Control": "no-store"})
@@ -100,8 +98,6 @@ def _page_routes(app: FastAPI, admin: Admin) -> None:
 
     @app.get("/fragments/dead-letters")
     async def letters(request: Request) -> HTMLResponse:
-        from shoprelay.web.admin import letter_filter
-
         admin.caller(request)
         chosen = letter_filter(request.query_params)
         return HTMLResponse(
@@ -110,12 +106,9 @@ def _page_routes(app: FastAPI, admin: Admin) -> None:
 
     @app.get("/fragments/dead-letters/{letter_id}")
     async def letter(request: Request, letter_id: int, unmask: bool = False) -> HTMLResponse:
-        from shoprelay.web.admin import letter_detail
-
         admin.caller(request)
-        return HTMLResponse(
-            pages.letter_detail(await letter_detail(admin, letter_id, unmask=unmask))
-        )
+        found = await letter_detail(admin.service.store, letter_id, unmask=unmask)
+        return HTMLResponse(pages.letter_detail(found))
 
 
 def set_session(response: Response, value: str, request: Request, seconds: float) -> None:
