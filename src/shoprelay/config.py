@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     # Required when ADMIN_HOST is not loopback; a bearer token, and the dashboard's password.
     ADMIN_TOKEN: SecretStr | None = None
     ADMIN_SESSION_HOURS: float = Field(default=12.0, gt=0)
+    # The dashboard calls the pipeline stalled when items wait this long with none delivered.
+    ADMIN_STALL_MINUTES: float = Field(default=10.0, gt=0)
 
     @field_validator("DATABASE_URL")
     @classmethod

@@ -3,6 +3,7 @@ when one is set, and its actions refused without their CSRF token."""
 
 from __future__ import annotations
 
+import random
 import re
 import socket
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from tests.support.harness import (
     WEBHOOK_SECRET,
     KlaviyoSimServer,
     RunningService,
+    eventually,
     service_settings,
     shoprelay_service,
 )
@@ -22,6 +24,8 @@ from typer.testing import CliRunner
 
 from shoprelay.cli.main import app
 from shoprelay.sim import shopify as sender
+from shoprelay.sim.shopify_orders import fake_order
+from shoprelay.sim.shopify_payloads import fake_customer
 
 TOKEN = "admin-token-for-tests-0123456789"
 SHOP = "admin-shop.myshopify.com"
@@ -206,3 +210,29 @@ def test_serve_on_a_taken_admin_port_stops_with_the_option_named(
     assert f"cannot listen on 127.0.0.1:{port} for the admin listener" in result.output
     assert "--admin-port" in result.output
     assert not (tmp_path / "taken.db").exists()
+
+
+async def test_a_refused_key_shows_the_pipeline_stalled_and_resume_lifts_the_pause(
+    relay: RunningService, sim: KlaviyoSimServer
+) -> None:
+    """Klaviyo refusing the key pauses delivery: the dashboard's banner says stalled, with
+    the reason; its Resume action lifts the pause."""
+    async with httpx.AsyncClient() as client:
+        revoked = await client.post(f"{sim.url}/_sim/faults", json={"revoked": True})
+        revoked.raise_for_status()
+        rng = random.Random(18)
+        body = sender.encode(fake_order(rng, fake_customer(rng), number=1818))
+        headers = sender.headers("orders/create", body, WEBHOOK_SECRET.encode(), SHOP, "stall-1")
+        sent = await client.post(f"{relay.url}/webhooks/shopify", content=body, headers=headers)
+        assert sent.status_code == 200
+
+        async def banner() -> str | None:
+            text = (await client.get(f"{relay.admin_url}/fragments/overview")).text
+            return text if "Pipeline stalled" in text else None
+
+        stalled = await eventually(banner, timeout=15)
+        assert "Delivery paused for default/*" in stalled
+        assert 'data-action="/api/resume"' in stalled
+        csrf = csrf_of(await client.get(f"{relay.admin_url}/"))
+        resumed = await client.post(f"{relay.admin_url}/api/resume", headers={"X-CSRF-Token": csrf})
+    assert resumed.json()["cleared"] >= 1

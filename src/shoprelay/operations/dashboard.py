@@ -11,7 +11,8 @@ from typing import Any
 from shoprelay.operations import status
 from shoprelay.store.database import Store
 
-# Items pending this long, with nothing delivered meanwhile, make a stalled pipeline.
+# Items pending this long, with nothing delivered meanwhile, make a stalled pipeline
+# (ADMIN_STALL_MINUTES).
 STALL_MINUTES = 10.0
 
 

@@ -67,6 +67,7 @@ class Admin:
             self.service.store,
             shipstation_enabled=self.service.settings.shipstation_enabled,
             process=self.process_view(),
+            stall_minutes=self.service.settings.ADMIN_STALL_MINUTES,
         )
 
     def process_view(self) -> ProcessView:
