@@ -134,6 +134,7 @@ async def _delivered(store: Store, expected: int) -> bool:
 
 @pytest.fixture
 def reconcile_cli(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The command line on the test's database, with the simulator's key."""
     monkeypatch.setenv("KLAVIYO_PRIVATE_API_KEY", KLAVIYO_KEY)
     return cli
 

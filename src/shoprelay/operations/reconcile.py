@@ -64,7 +64,7 @@ async def reconcile(
     if reads is None and ask_klaviyo:
         window.problems.append("KLAVIYO_PRIVATE_API_KEY is not set: Klaviyo was not asked")
     rows = _rows(window, names, found, klaviyo)
-    explain_clock(rows)
+    explain_differences(rows)
     return {
         "timezone": window.zone,
         "timezone_source": window.zone_source,
@@ -161,7 +161,7 @@ def _rows(
     return rows
 
 
-def explain_clock(rows: list[dict[str, Any]]) -> None:
+def explain_differences(rows: list[dict[str, Any]]) -> None:
     """Explain Klaviyo's differences from what was delivered, in place.
 
     Klaviyo counting more on one day and as many fewer on the next (or the day before) is
