@@ -144,6 +144,7 @@ def browser() -> Iterator[WebDriver]:
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
                      "--disable-dev-shm-usage", "--window-size=1280,1000"):  # fmt: skip
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=ChromeService(str(CHROMEDRIVER)), options=options)
     driver.implicitly_wait(0)
     try:
@@ -195,6 +196,9 @@ def test_the_page_shows_the_numbers_the_api_shows(stack: Stack, browser: WebDriv
     before = browser.find_element(By.ID, "updated").text
     until(lambda: browser.find_element(By.ID, "updated").text != before, within=15)
     until(lambda: browser.find_elements(By.CSS_SELECTOR, "#deliveries p"))
+    # No script error and nothing the page's Content-Security-Policy had to block.
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []
 
 
 def test_a_dead_letter_is_opened_replayed_and_reaches_klaviyo(

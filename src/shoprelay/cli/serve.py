@@ -80,6 +80,8 @@ def serve(
     )
     for child in children:
         child.start()
+    # The delivery process holds it now; a copy here would queue connections nobody takes.
+    admin.close()
     _supervise(children)
 
 
