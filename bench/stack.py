@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from bench.processes import Server, running
+from bench.processes import Server, free_port, running
 from bench.webhooks import SECRET
 
 SIM_KEY = "pk_sim_demo"  # the simulator's default account key
@@ -39,7 +39,9 @@ def klaviyo_and_shoprelay(
     """The simulator (real limits) and shoprelay pointed at it, both stopped on exit."""
     with running("klaviyo-sim", ["shoprelay", "sim", "klaviyo"], {}, logs) as sim:
         env = shoprelay_env(database_url, sim.base_url, bulk=bulk)
-        command = ["shoprelay", "serve", "--workers", str(workers)]
+        # The admin listener on a free port too: 8001 may be taken where the bench runs.
+        admin_port = str(free_port())
+        command = ["shoprelay", "serve", "--workers", str(workers), "--admin-port", admin_port]
         with running(name, command, env, logs) as shoprelay:
             yield sim, shoprelay
 

@@ -29,7 +29,14 @@ OPERATIONS = (
     ("bulk_subscribe_profiles", "post", "/api/profile-subscription-bulk-create-jobs"),
     ("bulk_unsubscribe_profiles", "post", "/api/profile-subscription-bulk-delete-jobs"),
     ("request_profile_deletion", "post", "/api/data-privacy-deletion-jobs"),
+    # Reads for `shoprelay reconcile`: the account's time zone, metric ids, daily counts.
+    ("get_accounts", "get", "/api/accounts"),
+    ("get_metrics", "get", "/api/metrics"),
+    ("query_metric_aggregates", "post", "/api/metric-aggregates"),
 )
+# Operations whose answers the simulator builds itself: their response schemas are kept, so
+# tests check the simulator answers as the spec says.
+RESPONSES_CHECKED = frozenset({"get_accounts", "get_metrics", "query_metric_aggregates"})
 # Prose and samples only; dropping them keeps the file small and the validator fast.
 ANNOTATIONS = frozenset({"description", "example"})
 Schema = dict[str, Any]
@@ -77,6 +84,17 @@ def allow_null(schema: Schema) -> None:
         schema["enum"] = [*schema["enum"], None]
 
 
+def query_parameters(operation: Schema) -> Schema:
+    """The query parameters an operation takes: name → the values allowed (None: any)."""
+    found: Schema = {}
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] != "query":
+            continue
+        schema = parameter.get("schema", {})
+        found[parameter["name"]] = (schema.get("items") or schema).get("enum")
+    return found
+
+
 def extract(spec: Schema) -> Schema:
     """Build the document written to both outputs."""
     components = spec["components"]["schemas"]
@@ -88,6 +106,8 @@ def extract(spec: Schema) -> Schema:
             "method": method.upper(),
             "path": path,
             "ratelimit": operation["x-klaviyo-ratelimit"],
+            "scopes": operation["x-klaviyo-scopes"],
+            "query": query_parameters(operation),
         }
         body = operation.get("requestBody")
         if body is not None:
@@ -97,6 +117,13 @@ def extract(spec: Schema) -> Schema:
             entry["request_schema"] = {
                 "$schema": "https://json-schema.org/draft/2020-12/schema",
                 **request_schema,
+            }
+        if operation_id in RESPONSES_CHECKED:
+            ok = next(code for code in operation["responses"] if code.startswith("2"))
+            ref = operation["responses"][ok]["content"]["application/vnd.api+json"]["schema"]
+            entry["response_schema"] = {
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                **to_json_schema(resolve_refs(ref, components)),
             }
         operations[operation_id] = entry
     return {"revision": spec["info"]["version"], "operations": operations}

@@ -19,6 +19,7 @@ SECRET_NAMES = (
     "KLAVIYO_PRIVATE_API_KEY",
     "SHIPSTATION_API_KEY",
     "SHIPSTATION_API_SECRET",
+    "ADMIN_TOKEN",
 )
 
 # Shopify's retries end within hours; a delivery triggered longer ago than this is a replay.
@@ -90,6 +91,15 @@ class Settings(BaseSettings):
 
     LOG_LEVEL: str = "INFO"
     LOG_FORMAT: str = "console"
+
+    # The admin listener: /readyz, /status, /metrics and the dashboard, never public.
+    ADMIN_HOST: str = "127.0.0.1"
+    ADMIN_PORT: int = Field(default=8001, ge=0, le=65535)
+    # Required when ADMIN_HOST is not loopback; a bearer token, and the dashboard's password.
+    ADMIN_TOKEN: SecretStr | None = None
+    ADMIN_SESSION_HOURS: float = Field(default=12.0, gt=0)
+    # The dashboard calls the pipeline stalled when items wait this long with none delivered.
+    ADMIN_STALL_MINUTES: float = Field(default=10.0, gt=0)
 
     @field_validator("DATABASE_URL")
     @classmethod

@@ -32,3 +32,7 @@ class NotFoundError(ShoprelayError):
 
 class SourceAuthError(ShoprelayError):
     """A source API (ShipStation) refused our credentials."""
+
+
+class SchemaError(ShoprelayError):
+    """The database's schema is not the one this release reads; the message says what to run."""

@@ -18,7 +18,7 @@ from shoprelay.store import outbox
 
 async def readyz(relay: RunningService) -> httpx.Response:
     async with httpx.AsyncClient(timeout=10) as client:
-        return await client.get(f"{relay.url}/readyz")
+        return await client.get(f"{relay.admin_url}/readyz")
 
 
 async def test_readiness_reports_a_delivery_lane_that_keeps_failing(

@@ -29,7 +29,18 @@ def serve_url(tmp_path: Path) -> Iterator[str]:
         "LOG_LEVEL": "ERROR",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "shoprelay", "serve", "--port", str(port), "--workers", "1"],
+        [
+            sys.executable,
+            "-m",
+            "shoprelay",
+            "serve",
+            "--port",
+            str(port),
+            "--admin-port",
+            str(free_port()),
+            "--workers",
+            "1",
+        ],
         env=environ,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

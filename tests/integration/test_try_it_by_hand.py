@@ -26,6 +26,7 @@ PRODUCTION_HEADING = "### Check your production setup"
 # The ports the README's commands use, by default or in .env.
 README_KLAVIYO_PORT = 8100
 README_SERVE_PORT = 8000
+README_ADMIN_PORT = 8001  # serve's admin listener, by default
 PRODUCTION_URL = "https://relay.example.com"
 SCRIPT_SECONDS = 60
 ARRIVAL_SECONDS = 15
@@ -115,6 +116,7 @@ def test_the_readme_steps_work_as_written(tmp_path: Path, session_group: list[in
     assert len(blocks) == 2, "expected the steps and the production check"
     klaviyo_port = README_KLAVIYO_PORT if port_is_free(README_KLAVIYO_PORT) else free_port()
     serve_port = README_SERVE_PORT if port_is_free(README_SERVE_PORT) else free_port()
+    admin_port = README_ADMIN_PORT if port_is_free(README_ADMIN_PORT) else free_port()
     serve_url = f"http://127.0.0.1:{serve_port}"
 
     def local(command: str) -> str:
@@ -123,6 +125,10 @@ def test_the_readme_steps_work_as_written(tmp_path: Path, session_group: list[in
         command = command.replace(PRODUCTION_URL, serve_url)
         if klaviyo_port != README_KLAVIYO_PORT:
             command = command.replace("sim klaviyo", f"sim klaviyo --port {klaviyo_port}")
+        if admin_port != README_ADMIN_PORT:
+            command = command.replace(
+                "shoprelay serve", f"shoprelay serve --admin-port {admin_port}"
+            )
         if serve_port != README_SERVE_PORT:
             command = command.replace("shoprelay serve", f"shoprelay serve --port {serve_port}")
             if "send-webhook" in command and "--url" not in command:

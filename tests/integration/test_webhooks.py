@@ -287,11 +287,11 @@ async def test_readiness_fails_when_delivery_has_stopped(
     relay: RunningService, client: httpx.AsyncClient
 ) -> None:
     """/readyz is 200 while all runs, and 503 naming the task once delivery has stopped."""
-    assert (await client.get(f"{relay.url}/readyz")).status_code == 200
+    assert (await client.get(f"{relay.admin_url}/readyz")).status_code == 200
     delivery = next(task for task in relay.service._tasks if task.get_name() == "delivery")
     delivery.cancel()
     response = await eventually(
-        lambda: _status_code_is(client, f"{relay.url}/readyz", 503), timeout=5
+        lambda: _status_code_is(client, f"{relay.admin_url}/readyz", 503), timeout=5
     )
     assert "delivery" in response.json()["detail"]
 

@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from tests.scenarios.test_kill9 import (
     SHOP,
+    admin_url,
     child_pids,
     expected_events,
     orders,
@@ -156,7 +157,7 @@ async def test_chaos_loses_nothing_doubles_nothing_and_keeps_the_newest(
                     await eventually(lambda: outbox_settled(database), timeout=180, interval=0.5)
                     quiet.set()
                     async with httpx.AsyncClient() as client:
-                        ready = await client.get(f"http://127.0.0.1:{port}/readyz")
+                        ready = await client.get(f"{admin_url(port)}/readyz")
                     assert ready.status_code == 200, (ready.text, output(server))
                     continue
                 await eventually(lambda n=after_events: len(sim.sim.events) > n, timeout=60)

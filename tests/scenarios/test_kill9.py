@@ -32,6 +32,13 @@ from shoprelay.sim.shopify_payloads import fake_customer
 
 SHOP = "kill9-shop.myshopify.com"
 _logs: dict[int, IO[bytes]] = {}
+# Each webhook port's admin port, kept for a serve started again on the same port.
+_admin_ports: dict[int, int] = {}
+
+
+def admin_url(port: int) -> str:
+    """The admin listener of the `serve_process` whose webhooks go to `port`."""
+    return f"http://127.0.0.1:{_admin_ports.setdefault(port, free_port())}"
 
 
 @asynccontextmanager
@@ -57,6 +64,8 @@ async def serve_process(
             "serve",
             "--port",
             str(port),
+            "--admin-port",
+            admin_url(port).rsplit(":", 1)[1],
             "--workers",
             str(workers),
         ],
@@ -185,7 +194,7 @@ async def test_kill9_mid_stream_loses_nothing_acknowledged(database_url: str) ->
 
 async def test_two_workers_share_the_socket_and_one_delivers(database_url: str) -> None:
     """With --workers 2, webhooks landing on either receiver reach Klaviyo exactly once, and
-    /metrics, whichever process answers, counts what every process did."""
+    the admin listener's /metrics counts what every process did."""
     payloads = list(orders(60))
     expected = expected_events(payloads)
     async with two_workers(database_url) as (port, sim, server):
@@ -194,7 +203,7 @@ async def test_two_workers_share_the_socket_and_one_delivers(database_url: str) 
         assert all(acked.values()), (failures, server.poll(), output(server))
         await eventually(lambda: recorded(sim) >= expected, timeout=60, interval=0.2)
         async with httpx.AsyncClient() as client:
-            scrapes = [await scraped(client, f"http://127.0.0.1:{port}/metrics") for _ in range(6)]
+            scrapes = [await scraped(client, f"{admin_url(port)}/metrics") for _ in range(6)]
     assert len(sim.sim.events) == len(expected)
     for metrics in scrapes:
         assert metrics['shoprelay_webhooks_total{outcome="processed"}'] == len(payloads)

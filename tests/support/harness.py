@@ -20,6 +20,7 @@ from shoprelay.sim.klaviyo import create_app as create_klaviyo_sim
 from shoprelay.sim.klaviyo_config import KlaviyoSimConfig
 from shoprelay.sim.klaviyo_state import KlaviyoSim
 from shoprelay.store.database import Store
+from shoprelay.web.admin import create_admin_app
 from shoprelay.web.app import create_app
 from shoprelay.web.serving import serving
 
@@ -58,8 +59,9 @@ def service_settings(database_url: str, klaviyo_url: str, **overrides: Any) -> S
 
 @dataclass
 class RunningService:
-    url: str
+    url: str  # the webhook listener
     service: Service
+    admin_url: str = ""  # the admin listener: /readyz, /status, /metrics, the dashboard
 
     @property
     def store(self) -> Store:
@@ -70,8 +72,8 @@ class RunningService:
 async def shoprelay_service(settings: Settings) -> AsyncIterator[RunningService]:
     service = await Service.open(settings)
     try:
-        async with serving(create_app(service)) as url:
-            yield RunningService(url, service)
+        async with serving(create_app(service)) as url, serving(create_admin_app(service)) as admin:
+            yield RunningService(url, service, admin)
     finally:
         await service.close()
 

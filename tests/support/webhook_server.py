@@ -1,7 +1,8 @@
 """One receiving process as `serve` runs it, for tests that watch its memory from outside.
 
 Run as `python tests/support/webhook_server.py PORT`, with the settings in the environment;
-it takes webhooks (and /metrics) until SIGTERM, and delivers nothing.
+it takes webhooks until SIGTERM, and delivers nothing. `serve` puts /metrics on the admin
+listener; here the same port answers it, for the test to read its counters.
 """
 
 from __future__ import annotations
@@ -10,17 +11,25 @@ import asyncio
 import sys
 
 import uvicorn
+from starlette.types import Receive, Scope, Send
 
 from shoprelay.config import load_settings
 from shoprelay.service import Service
+from shoprelay.web.admin import create_admin_app
 from shoprelay.web.app import create_app
 
 
 async def main(port: int) -> None:
     settings = load_settings()
     service = await Service.open(settings, background=False)
+    webhooks, admin = create_app(service), create_admin_app(service)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        chosen = admin if scope["type"] == "http" and scope["path"] == "/metrics" else webhooks
+        await chosen(scope, receive, send)
+
     config = uvicorn.Config(
-        create_app(service),
+        app,
         host="127.0.0.1",
         port=port,
         log_level="warning",

@@ -57,8 +57,15 @@ def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return runner.run(main())
 
 
-async def with_store(config: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
-    store = await Store.open(config.DATABASE_URL)
+async def with_store(
+    config: Settings, work: Callable[[Store], Awaitable[T]], *, read_only: bool = False
+) -> T:
+    """Run `work` on the store. A writing command migrates the schema first; a `read_only`
+    one changes nothing and stops, naming `shoprelay migrate`, if the schema is behind."""
+    if read_only:
+        store = await Store.open_for_reading(config.DATABASE_URL)
+    else:
+        store = await Store.open(config.DATABASE_URL)
     try:
         return await work(store)
     finally:

@@ -31,6 +31,7 @@ from shoprelay.sim.shipstation import create_app as create_shipstation_sim
 from shoprelay.sim.shipstation_state import ShipStationSim, ShipStationSimConfig
 from shoprelay.store import deadletters, outbox
 from shoprelay.store.outbox import NewItem
+from shoprelay.web.admin import create_admin_app
 from shoprelay.web.app import create_app
 from shoprelay.web.serving import serving
 
@@ -55,6 +56,7 @@ class Demo:
     relay_url: str
     sender: shopify_sim.WebhookSender
     sent: Counter[str]
+    admin_url: str = ""
 
 
 @asynccontextmanager
@@ -85,11 +87,20 @@ async def demo_world(workdir: Path) -> AsyncIterator[Demo]:
         )
         service = await Service.open(settings)
         try:
-            async with serving(create_app(service)) as relay_url:
+            async with (
+                serving(create_app(service)) as relay_url,
+                serving(create_admin_app(service)) as admin_url,
+            ):
                 sender = shopify_sim.WebhookSender(relay_url, SECRET.encode(), SHOP)
                 async with sender:
                     yield Demo(
-                        service, sim_app.state.sim, shipstation, relay_url, sender, Counter()
+                        service,
+                        sim_app.state.sim,
+                        shipstation,
+                        relay_url,
+                        sender,
+                        Counter(),
+                        admin_url,
                     )
         finally:
             await service.close()
@@ -306,7 +317,10 @@ def run_demo(orders: int) -> None:
     async def main() -> None:
         with tempfile.TemporaryDirectory(prefix="shoprelay-demo-") as workdir:
             async with demo_world(Path(workdir)) as demo:
-                console.print(f"shoprelay on {demo.relay_url}, Klaviyo simulator ready.")
+                console.print(
+                    f"shoprelay on {demo.relay_url} (dashboard on {demo.admin_url}/ while the "
+                    "demo runs), Klaviyo simulator ready."
+                )
                 await stream_orders(demo, orders)
                 await bad_input(demo)
                 await revoked_key(demo)

@@ -42,7 +42,7 @@ def list_(
                     include_replayed=include_replayed,
                 )
 
-        return await with_store(config, work)
+        return await with_store(config, work, read_only=True)
 
     letters = run(main)
     if json:
@@ -75,7 +75,7 @@ def show(dead_letter_id: int, json: JsonFlag = False) -> None:
                 raise NotFoundError(f"no dead letter with id {dead_letter_id}")
             return found[0]
 
-        return await with_store(config, work)
+        return await with_store(config, work, read_only=True)
 
     letter = run(main)
     document = letter.summary() | {

@@ -28,15 +28,23 @@ def serve(
     workers: Annotated[
         int, typer.Option(min=1, help="Receiving processes; one more delivers and polls.")
     ] = 1,
+    admin_host: Annotated[
+        str | None,
+        typer.Option(help="Admin listener's interface [ADMIN_HOST, default 127.0.0.1]."),
+    ] = None,
+    admin_port: Annotated[
+        int | None, typer.Option(help="Admin listener's port [ADMIN_PORT, default 8001].")
+    ] = None,
 ) -> None:
-    """Receive webhooks, deliver to Klaviyo, and run the pollers."""
+    """Receive webhooks, deliver to Klaviyo, run the pollers, and serve the admin listener
+    (status, metrics, the dashboard) apart from the public webhook port."""
     from shoprelay.web.metrics import shared_across_processes
 
     # Before the app's modules are imported: some of their metrics are made at import.
     with shared_across_processes():
         from shoprelay.cli.serve import serve as run_serve
 
-        run_serve(host, port, workers)
+        run_serve(host, port, workers, admin_host, admin_port)
 
 
 @app.command()
@@ -84,6 +92,26 @@ def send_webhook(
     from shoprelay.cli.send_webhook import send_webhook as run_send_webhook
 
     run_send_webhook(topic, file, url, shop)
+
+
+@app.command()
+def reconcile(
+    days: Annotated[
+        int, typer.Option(min=1, max=360, help="Today and the days before it, in Klaviyo's zone.")
+    ] = 7,
+    metric: Annotated[
+        list[str] | None, typer.Option(help="Only this metric (repeat for more).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+) -> None:
+    """Per day and metric: events queued, delivered, and counted by Klaviyo (metrics:read).
+
+    Days are cut in the Klaviyo account's time zone, as Klaviyo charts them; a difference
+    is red, with what explains it: pending, dead letters, refused, or a clock mismatch.
+    """
+    from shoprelay.cli.reconcile import reconcile as run_reconcile
+
+    run_reconcile(days, metric or [], as_json)
 
 
 @app.command()

@@ -10,10 +10,11 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
+import structlog
 import uvicorn
 
 from shoprelay.cli.common import bind_port, clear_errors, run, settings, stderr, with_store
@@ -23,16 +24,30 @@ from shoprelay.errors import ConfigError, ShoprelayError
 from shoprelay.service import Service, missing
 from shoprelay.store import dialects
 from shoprelay.store.database import Store
+from shoprelay.web.admin import create_admin_app
 from shoprelay.web.app import create_app
+from shoprelay.web.auth import is_loopback
+
+log = structlog.get_logger("shoprelay.serve")
 
 
-def serve(host: str, port: int, workers: int) -> None:
+def serve(
+    host: str, port: int, workers: int, admin_host: str | None = None, admin_port: int | None = None
+) -> None:
     """`workers` receiving processes, each listening on the port, and one that delivers and
-    polls, under this one, which restarts nothing: if one stops, all stop."""
+    polls and serves the admin listener, under this one, which restarts nothing: if one
+    stops, all stop."""
     config = settings()
+    admin_host = config.ADMIN_HOST if admin_host is None else admin_host
+    admin_port = config.ADMIN_PORT if admin_port is None else admin_port
     # Refuse a bad configuration before taking the port, every variable named at once.
     with clear_errors():
         problems = missing(config, "SHOPIFY_WEBHOOK_SECRET", "KLAVIYO_PRIVATE_API_KEY")
+        if not is_loopback(admin_host) and missing(config, "ADMIN_TOKEN"):
+            problems.append(
+                f"ADMIN_TOKEN: required when the admin listener binds {admin_host}, which is "
+                "not loopback; set it (or ADMIN_TOKEN_FILE), or keep --admin-host 127.0.0.1"
+            )
         if dialects.for_url(config.DATABASE_URL).one_process_only(config.DATABASE_URL):
             # Receivers would acknowledge into a database the delivery process never sees.
             problems.append(
@@ -42,6 +57,9 @@ def serve(host: str, port: int, workers: int) -> None:
         if problems:
             raise ConfigError(*problems)
         listener = Listener.bind(host, port)
+        admin = _admin_socket(admin_host, admin_port, listener)
+    bound = admin.getsockname()
+    log.info("admin.listening", url=f"http://{_url_host(bound[0])}:{bound[1]}/")
     # Migrate once, before the fork: processes migrating side by side would race for the schema.
     run(lambda: with_store(config, _schema_ready))
     # Delivery gets a process of its own: packing a 1,000-event request on a receiver's event
@@ -50,14 +68,20 @@ def serve(host: str, port: int, workers: int) -> None:
     # Fork: the children inherit the socket, the pipe and the loaded settings.
     context = multiprocessing.get_context("fork")
     children = [
-        context.Process(target=_run_receiver, args=(config, listener, wake_writer), daemon=True)
+        context.Process(
+            target=_run_receiver, args=(config, listener, admin, wake_writer), daemon=True
+        )
         for _ in range(workers)
     ]
     children.append(
-        context.Process(target=_run_delivery, args=(config, listener, wake_reader), daemon=True)
+        context.Process(
+            target=_run_delivery, args=(config, listener, admin, wake_reader), daemon=True
+        )
     )
     for child in children:
         child.start()
+    # The delivery process holds it now; a copy here would queue connections nobody takes.
+    admin.close()
     _supervise(children)
 
 
@@ -115,12 +139,35 @@ def _socket(host: str, *, reuse_port: bool = False) -> socket.socket:
     return made
 
 
+def _admin_socket(host: str, port: int, listener: Listener) -> socket.socket:
+    """The admin listener's socket, listening: the delivery process serves it."""
+    admin = _socket(host)
+    try:
+        admin.bind((host, port))
+    except OSError as exc:
+        admin.close()
+        listener.held.close()
+        raise ShoprelayError(
+            f"cannot listen on {host}:{port} for the admin listener: {exc.strerror}; "
+            "stop what holds the port, or choose another with --admin-port"
+        ) from None
+    admin.listen(_BACKLOG)
+    return admin
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 async def _schema_ready(_: Store) -> None:
     """Nothing to do once the store is open: opening it migrated the schema."""
 
 
-def _run_receiver(config: Settings, listener: Listener, wake_writer: int) -> None:
-    """Take webhooks and the operations endpoints until SIGTERM; deliver nothing."""
+def _run_receiver(
+    config: Settings, listener: Listener, admin: socket.socket, wake_writer: int
+) -> None:
+    """Take webhooks until SIGTERM; deliver nothing."""
+    admin.close()
     wakeups = WakeSender(wake_writer)
     parent = os.getppid()
 
@@ -150,8 +197,10 @@ def _run_receiver(config: Settings, listener: Listener, wake_writer: int) -> Non
     run(main)
 
 
-def _run_delivery(config: Settings, listener: Listener, wake_reader: int) -> None:
-    """Deliver and poll until SIGTERM, with no socket: receivers take every request."""
+def _run_delivery(
+    config: Settings, listener: Listener, admin: socket.socket, wake_reader: int
+) -> None:
+    """Deliver, poll and serve the admin listener until SIGTERM; receivers take webhooks."""
     listener.held.close()
     parent = os.getppid()
 
@@ -162,6 +211,17 @@ def _run_delivery(config: Settings, listener: Listener, wake_reader: int) -> Non
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         stop_listening = listen(wake_reader, service.dispatcher.wake)
+        admin_server = _AdminServer(
+            uvicorn.Config(
+                create_admin_app(service),
+                log_level="warning",
+                access_log=False,
+                proxy_headers=False,
+                lifespan="off",
+                timeout_graceful_shutdown=5,
+            )
+        )
+        serving = asyncio.create_task(admin_server.serve(sockets=[admin]), name="admin")
         try:
             await service.start(receive=False)
             _freeze_startup_objects()
@@ -171,12 +231,25 @@ def _run_delivery(config: Settings, listener: Listener, wake_reader: int) -> Non
                 # No /readyz can see this process: exit instead, and the supervisor stops all.
                 if stopped := service.stopped_tasks():
                     raise ShoprelayError(f"background task stopped: {', '.join(stopped)}")
+                if serving.done():
+                    raise ShoprelayError("the admin listener stopped")
         finally:
+            admin_server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(serving, timeout=10)
             stop_listening()
             await service.stop()
             await service.close()
 
     run(main)
+
+
+class _AdminServer(uvicorn.Server):
+    """uvicorn, leaving SIGTERM and SIGINT to the delivery process's own handlers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def _freeze_startup_objects() -> None:

@@ -26,6 +26,13 @@ def klaviyo(
     key: Annotated[str, typer.Option(help="The private API key the account accepts.")] = (
         DEMO_API_KEY
     ),
+    timezone: Annotated[
+        str, typer.Option(help="The account's time zone (IANA), as GET /api/accounts says.")
+    ] = "UTC",
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="Give the key only these scopes (repeat); default: every scope."),
+    ] = None,
 ) -> None:
     """Klaviyo's API: auth, revision, JSON:API validation, limits, dedup, faults.
 
@@ -51,7 +58,13 @@ def klaviyo(
             "Control endpoints: shoprelay sim klaviyo --help. Ctrl-C stops it."
         )
 
-    _serve(create_app(KlaviyoSimConfig(api_keys={key})), host, port, banner)
+    from shoprelay.sim.klaviyo_aggregates import zone_named
+
+    if zone_named(timezone) is None:
+        raise typer.BadParameter(f"{timezone!r} is not a time zone Klaviyo accepts")
+    scopes = {key: frozenset(scope)} if scope else {}
+    config = KlaviyoSimConfig(api_keys={key}, timezone=timezone, key_scopes=scopes)
+    _serve(create_app(config), host, port, banner)
 
 
 @app.command()

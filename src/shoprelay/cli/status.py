@@ -22,7 +22,7 @@ def status(as_json: bool) -> None:
                 store, shipstation_enabled=config.shipstation_enabled
             )
 
-        return await with_store(config, work)
+        return await with_store(config, work, read_only=True)
 
     document = run(main)
     if as_json:

@@ -143,6 +143,18 @@ class KlaviyoClient:
             if not url:
                 return errors, reply
 
+    async def get_accounts(self) -> Reply:
+        """`GET /api/accounts` (get_accounts): the key's one account, with its time zone."""
+        return await self._request("GET", "/api/accounts?fields[account]=timezone")
+
+    async def get_metrics(self, url: str | None = None) -> Reply:
+        """`GET /api/metrics` (get_metrics): a page of metrics; `url` is a `links.next`."""
+        return await self._request("GET", url or "/api/metrics?fields[metric]=name,integration")
+
+    async def query_metric_aggregates(self, body: dict[str, Any]) -> Reply:
+        """`POST /api/metric-aggregates` (query_metric_aggregates)."""
+        return await self._request("POST", "/api/metric-aggregates", body)
+
     async def _request(
         self, method: str, url: str, body: dict[str, Any] | bytes | None = None
     ) -> Reply:

@@ -83,6 +83,10 @@ class SlidingWindow:
     def record(self) -> None:
         self.in_flight += 1
 
+    def used(self, now: float) -> int:
+        """Places taken now: requests in flight and answers still inside the window."""
+        return self.in_flight + sum(1 for at in self.answered if at > now - self.seconds)
+
     def answer(self, now: float) -> None:
         """The response to one in-flight request came back at `now`."""
         self.in_flight = max(0, self.in_flight - 1)
@@ -118,6 +122,28 @@ class EndpointPace:
             window.in_flight = max(0, window.in_flight - 1)
 
 
+@dataclass(frozen=True)
+class EndpointUse:
+    """How much of one endpoint's budget this process holds now, for the dashboard."""
+
+    account: str
+    endpoint: str
+    burst_used: int
+    burst_limit: int
+    steady_used: int
+    steady_limit: int
+    held_until: float | None  # a 429's Retry-After or an exhausted quota, if still ahead
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "account": self.account,
+            "endpoint": self.endpoint,
+            "burst": {"used": self.burst_used, "limit": self.burst_limit},
+            "steady": {"used": self.steady_used, "limit": self.steady_limit},
+            "held_until": self.held_until,
+        }
+
+
 class RateLimiter:
     """Pacing for every (account, endpoint) this process sends to."""
 
@@ -147,6 +173,25 @@ class RateLimiter:
         """Send nothing to this endpoint before `until` (a 429, or an exhausted quota)."""
         pace = self.pace(account, endpoint)
         pace.hold_until = max(pace.hold_until, until)
+
+    def usage(self, now: float) -> list[EndpointUse]:
+        """Each paced endpoint's windows as they stand at `now`."""
+        found = []
+        for (account, endpoint), pace in sorted(self.paces.items()):
+            burst, steady = pace.windows
+            held = pace.hold_until if pace.hold_until > now else None
+            found.append(
+                EndpointUse(
+                    account,
+                    endpoint,
+                    burst.used(now),
+                    burst.limit,
+                    steady.used(now),
+                    steady.limit,
+                    held,
+                )
+            )
+        return found
 
     def observe(self, account: str, endpoint: str, quota: Quota | None) -> None:
         """Another tool on the account may share the quota: when none is left, wait for reset."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import structlog
@@ -46,6 +47,14 @@ LANES_FAILING = Gauge(
     "shoprelay_delivery_lanes_failing",
     "Delivery lanes whose last rounds all failed",
     multiprocess_mode="livesum",
+)
+
+# When an item last reached Klaviyo, kept past the process that sent it: the dashboard tells
+# a stalled pipeline by it.
+LAST_DELIVERED = Gauge(
+    "shoprelay_delivery_last_delivered_timestamp_seconds",
+    "When an outbox item was last delivered to Klaviyo (Unix time)",
+    multiprocess_mode="max",
 )
 
 
@@ -98,6 +107,7 @@ def report(attempt: Attempt) -> None:
     elif isinstance(outcome, DuplicateProfile):
         log.info("klaviyo.duplicate_profile", item_ids=attempt.item_ids, **fields)
     elif isinstance(outcome, Delivered):
+        LAST_DELIVERED.set(time.time())
         log.debug("klaviyo.delivered", **fields)
 
 

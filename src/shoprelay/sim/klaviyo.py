@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from shoprelay.sim import klaviyo_event_api as event_api
 from shoprelay.sim import klaviyo_privacy as privacy
+from shoprelay.sim import klaviyo_metric_api as metric_api
 from shoprelay.sim import klaviyo_profile_api as profile_api
 from shoprelay.sim import klaviyo_subscriptions as subscriptions
 from shoprelay.sim.klaviyo_config import KlaviyoSimConfig, RateLimit
@@ -207,6 +208,7 @@ def api_routes() -> list[Route]:
             Route(f"{jobs}/{{job_id}}/import-errors{end}", job_errors, methods=["GET"])
             for end in ("", "/")
         ),
+        *metric_api.routes(endpoint, body_operation),
     ]
 
 

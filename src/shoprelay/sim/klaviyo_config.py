@@ -65,7 +65,15 @@ class KlaviyoSimConfig:
     rate_error_after_accept: float = 0.0
     seed: int | None = 0
     bulk_job_delay_seconds: float = 0.2
+    # The account's IANA time zone (GET /api/accounts), Klaviyo's for its charts' days.
+    timezone: str = "UTC"
+    # Keys given here hold only these scopes (a 403 for the rest); other keys hold all.
+    key_scopes: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def limit_for(self, operation_id: str) -> RateLimit:
         """The limit in force for one operation: an override if given, else the spec's."""
         return self.limits.get(operation_id) or spec_limits()[operation_id]
+
+    def scopes_of(self, key: str) -> frozenset[str] | None:
+        """The scopes a key holds; None for every scope."""
+        return self.key_scopes.get(key)

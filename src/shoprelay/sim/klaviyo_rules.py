@@ -25,6 +25,7 @@ MAX_BODY_BYTES = {
     "bulk_subscribe_profiles": 5 * KB * KB,
     "bulk_unsubscribe_profiles": 5 * KB * KB,
     "request_profile_deletion": 100 * KB,
+    "query_metric_aggregates": 100 * KB,
 }
 MAX_STRING_BYTES = 100 * KB
 MAX_PROFILE_BYTES = 100 * KB

@@ -12,9 +12,12 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from shoprelay.errors import SchemaError
 from shoprelay.store.dialects import READ_ONLY, RELAXED_COMMIT, Dialect, WriterLock, for_url
 from shoprelay.store.writeturns import WriteTurns
 
@@ -26,6 +29,10 @@ def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
+
+
+def _current_revisions(connection: Connection) -> tuple[str, ...]:
+    return tuple(MigrationContext.configure(connection).get_current_heads())
 
 
 def _upgrade(connection: Connection) -> None:
@@ -87,6 +94,50 @@ class Store:
         if migrate:
             await store.migrate()
         return store
+
+    @classmethod
+    async def open_for_reading(cls, url: str) -> Store:
+        """Connect for a read-only command: nothing is created or migrated, and a schema
+        behind this release's is refused with what to run."""
+        dialect = for_url(url)
+        if dialect.database_missing(url):
+            raise SchemaError(
+                "the database in DATABASE_URL does not exist yet: run `shoprelay migrate` "
+                "(or start `shoprelay serve`) to create it"
+            )
+        engine = create_async_engine(url, hide_parameters=True, **dialect.engine_options())
+        dialect.configure(engine.sync_engine)
+        store = cls(engine, dialect)
+        try:
+            await store.require_current_schema()
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def require_current_schema(self) -> None:
+        """Raise SchemaError unless the schema is at this release's newest revision."""
+        async with self.read() as conn:
+            current = set(await conn.run_sync(_current_revisions))
+        scripts = ScriptDirectory.from_config(alembic_config())
+        heads = set(scripts.get_heads())
+        if current == heads:
+            return
+        if not current:
+            raise SchemaError(
+                "the database has no shoprelay schema yet: run `shoprelay migrate` first"
+            )
+        known = {script.revision for script in scripts.walk_revisions()}
+        found, needed = ", ".join(sorted(current)), ", ".join(sorted(heads))
+        if not current <= known:
+            raise SchemaError(
+                f"the database's schema is at revision {found}, newer than this shoprelay "
+                f"knows ({needed}): upgrade shoprelay"
+            )
+        raise SchemaError(
+            f"the database's schema is at revision {found} and this release reads {needed}: "
+            "run `shoprelay migrate` (read-only commands never change the schema)"
+        )
 
     async def migrate(self) -> None:
         async with self.engine.begin() as conn:

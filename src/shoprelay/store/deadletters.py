@@ -232,3 +232,67 @@ async def purge(
         purged += len(items)
         if len(items) < step:
             return purged
+
+
+@dataclass(frozen=True)
+class LetterFilter:
+    """Which open dead letters an operator picked: each field set narrows the choice."""
+
+    origin: str | None = None
+    topic: str | None = None
+    reason: str | None = None  # a piece of the reason's text, any case
+    since: float | None = None  # created at or after
+    before: float | None = None  # created before
+
+    def apply(self, query: Select[Any]) -> Select[Any]:
+        query = query.where(dead_letters.c.replayed_at.is_(None))
+        if self.origin:
+            query = query.where(dead_letters.c.origin == self.origin)
+        if self.topic:
+            query = query.where(dead_letters.c.topic == self.topic)
+        if self.reason:
+            query = query.where(dead_letters.c.reason.icontains(self.reason, autoescape=True))
+        if self.since is not None:
+            query = query.where(dead_letters.c.created_at >= self.since)
+        if self.before is not None:
+            query = query.where(dead_letters.c.created_at < self.before)
+        return query
+
+
+async def list_matching(
+    conn: AsyncConnection, chosen: LetterFilter, *, limit: int
+) -> list[DeadLetter]:
+    """Open dead letters the filter picks, newest first, without their bodies."""
+    query = chosen.apply(_select()).order_by(dead_letters.c.id.desc()).limit(limit)
+    return [_dead_letter(row, full=False) for row in (await conn.execute(query)).all()]
+
+
+async def count_matching(conn: AsyncConnection, chosen: LetterFilter) -> int:
+    query = chosen.apply(select(func.count()).select_from(dead_letters))
+    return int((await conn.execute(query)).scalar() or 0)
+
+
+async def ids_matching(
+    conn: AsyncConnection, chosen: LetterFilter, *, after_id: int, through_id: int, limit: int
+) -> list[int]:
+    """Up to `limit` ids the filter picks, in order, past `after_id` and up to `through_id`."""
+    query = chosen.apply(select(dead_letters.c.id)).where(
+        dead_letters.c.id > after_id, dead_letters.c.id <= through_id
+    )
+    result = await conn.execute(query.order_by(dead_letters.c.id).limit(limit))
+    return [int(found) for found in result.scalars().all()]
+
+
+async def open_facets(conn: AsyncConnection) -> dict[str, list[str]]:
+    """The origins and topics open letters have, for the dashboard's filter choices."""
+    found: dict[str, list[str]] = {}
+    for name, column in (("origin", dead_letters.c.origin), ("topic", dead_letters.c.topic)):
+        query = (
+            select(column)
+            .where(dead_letters.c.replayed_at.is_(None), column.is_not(None))
+            .distinct()
+            .order_by(column)
+            .limit(200)
+        )
+        found[name] = [str(value) for value in (await conn.execute(query)).scalars().all()]
+    return found

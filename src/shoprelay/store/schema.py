@@ -57,6 +57,9 @@ Index(
 )
 Index("ix_outbox_lease", outbox.c.status, outbox.c.lease_until)
 Index("ix_outbox_ordering", outbox.c.ordering_key, outbox.c.id)
+# Events by queue time, for `reconcile` and the dashboard's chart (store/event_days.py): the
+# rows a window of days can hold, not the whole outbox, whose settled rows stay for good.
+Index("ix_outbox_events_by_queue_time", outbox.c.kind, outbox.c.created_at)
 # Settled items that still hold a body: what retention has left to clear, and the items of
 # open dead letters. An item enters when it settles and leaves when its body is cleared, so
 # claims and retries never write it. store/retention.py queries with this very text: SQLite

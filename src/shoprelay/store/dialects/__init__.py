@@ -103,6 +103,14 @@ class Dialect(Protocol):
         """Database settings that will hurt shoprelay, each with what to do."""
         ...
 
+    def json_text(self, column: Any, path: Sequence[str]) -> Any:
+        """The text at `path` inside the JSON held in a text `column`; NULL where there is none."""
+        ...
+
+    def database_missing(self, url: str) -> bool:
+        """Whether `url` names a database that does not exist yet (opening it would create it)."""
+        ...
+
 
 _MODULES = {"sqlite": "sqlite", "postgresql": "postgresql"}
 

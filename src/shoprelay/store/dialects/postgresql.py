@@ -12,13 +12,14 @@ from sqlalchemy import (
     Table,
     any_,
     bindparam,
+    cast,
     event,
     func,
     select,
     text,
     true,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoprelay.store.dialects import RELAXED_COMMIT
@@ -115,6 +116,13 @@ class PostgreSQLDialect:
             "delivery slows; turn it on (ALTER SYSTEM SET autovacuum = on; "
             "SELECT pg_reload_conf()) or VACUUM the outbox regularly"
         ]
+
+    def json_text(self, column: Any, path: Sequence[str]) -> Any:
+        return cast(column, JSONB)[tuple(path)].astext
+
+    def database_missing(self, url: str) -> bool:
+        # A missing PostgreSQL database is an error on connect, never created by it.
+        return False
 
 
 # A group commit of webhooks in one statement over column arrays (store/webhooks.py binds

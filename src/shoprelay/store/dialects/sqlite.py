@@ -178,6 +178,15 @@ class SQLiteDialect:
     async def warnings(self, conn: AsyncConnection) -> list[str]:
         return []
 
+    def json_text(self, column: Any, path: Sequence[str]) -> Any:
+        return func.json_extract(column, "$." + ".".join(path))
+
+    def database_missing(self, url: str) -> bool:
+        database = make_url(url).database
+        if in_memory(url) or not database or database.startswith("file:"):
+            return False
+        return not os.path.exists(database)
+
 
 def _parameter_cap(conn: Connection) -> int:
     """This connection's limit on bound parameters: a build may set it as low as 999."""
