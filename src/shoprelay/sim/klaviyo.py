@@ -16,8 +16,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shoprelay.sim import klaviyo_event_api as event_api
-from shoprelay.sim import klaviyo_privacy as privacy
 from shoprelay.sim import klaviyo_metric_api as metric_api
+from shoprelay.sim import klaviyo_privacy as privacy
 from shoprelay.sim import klaviyo_profile_api as profile_api
 from shoprelay.sim import klaviyo_subscriptions as subscriptions
 from shoprelay.sim.klaviyo_config import KlaviyoSimConfig, RateLimit
