@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import re
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -192,24 +191,6 @@ def test_serve_off_loopback_without_a_token_stops_with_the_variable_named(
     result = cli.invoke(app, ["serve", "--port", "0", "--admin-host", "0.0.0.0"])  # noqa: S104
     assert result.exit_code == 1
     assert "ADMIN_TOKEN: required when the admin listener binds 0.0.0.0" in result.output
-
-
-def test_serve_on_a_taken_admin_port_stops_with_the_option_named(
-    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """A taken admin port is one clear line naming --admin-port, before any database work."""
-    monkeypatch.setenv("SHOPIFY_WEBHOOK_SECRET", "whsec")
-    monkeypatch.setenv("KLAVIYO_PRIVATE_API_KEY", "pk_secret_value_123")
-    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'taken.db'}")
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        result = cli.invoke(app, ["serve", "--port", "0", "--admin-port", str(port)])
-    assert result.exit_code == 1
-    assert f"cannot listen on 127.0.0.1:{port} for the admin listener" in result.output
-    assert "--admin-port" in result.output
-    assert not (tmp_path / "taken.db").exists()
 
 
 async def test_a_refused_key_shows_the_pipeline_stalled_and_resume_lifts_the_pause(

@@ -198,10 +198,14 @@ def test_serve_refuses_an_in_memory_sqlite_database(
     assert "in-memory" in result.output
 
 
+@pytest.mark.parametrize(
+    ("option", "listener"), [("--port", ""), ("--admin-port", " for the admin listener")]
+)
 def test_serve_on_a_taken_port_stops_with_the_port_named(
-    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, option: str, listener: str
 ) -> None:
-    """A port another process listens on is one clear line, before any database work."""
+    """A port another process listens on is one clear line naming its option, before any
+    database work."""
     monkeypatch.setenv("SHOPIFY_WEBHOOK_SECRET", "whsec")
     monkeypatch.setenv("KLAVIYO_PRIVATE_API_KEY", "pk_secret_value_123")
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'taken.db'}")
@@ -209,10 +213,11 @@ def test_serve_on_a_taken_port_stops_with_the_port_named(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = cli.invoke(app, ["serve", "--host", "127.0.0.1", "--port", str(port)])
+        other = "--admin-port" if option == "--port" else "--port"
+        result = cli.invoke(app, ["serve", option, str(port), other, "0"])
     assert result.exit_code == 1
-    assert f"cannot listen on 127.0.0.1:{port}" in result.output
-    assert "--port" in result.output
+    assert f"cannot listen on 127.0.0.1:{port}{listener}" in result.output
+    assert option in result.output
     assert not (tmp_path / "taken.db").exists()
 
 
