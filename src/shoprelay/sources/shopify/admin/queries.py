@@ -1,0 +1,177 @@
+"""Every GraphQL document shoprelay sends to the Admin API, pinned to 2026-10.
+
+A unit test validates each against Shopify's own schema for that version. Orders and customers
+select what the webhook JSON carries and the mapping reads; `convert.py` turns the answer into
+the webhook shape. Connections use `edges { node }`, which bulk queries require.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = "2026-10"
+
+_MONEY = "shopMoney { amount currencyCode }"
+_ADDRESS = (
+    "firstName lastName company address1 address2 city province provinceCode zip country "
+    "countryCodeV2 phone name"
+)
+
+# LINES and TRANSACTIONS become "(first: N)" in paged queries and nothing in bulk queries,
+# which forbid `first` on nested connections.
+_ORDER = """
+id legacyResourceId name number email phone note test tags discountCodes sourceName
+createdAt processedAt updatedAt cancelledAt cancelReason closedAt
+displayFinancialStatus displayFulfillmentStatus currencyCode presentmentCurrencyCode
+totalPriceSet { MONEY } subtotalPriceSet { MONEY } totalTaxSet { MONEY } totalDiscountsSet { MONEY }
+customer {
+  id legacyResourceId firstName lastName state verifiedEmail createdAt updatedAt
+  defaultEmailAddress { emailAddress } defaultPhoneNumber { phoneNumber }
+  defaultAddress { ADDRESS }
+}
+billingAddress { ADDRESS }
+shippingAddress { ADDRESS }
+fulfillments(first: 20) { id legacyResourceId name status createdAt updatedAt }
+refunds(first: 20) {
+  id legacyResourceId createdAt note
+  refundLineItems LINES { edges { node {
+    id quantity subtotalSet { MONEY } totalTaxSet { MONEY }
+    lineItem { id sku title name originalUnitPriceSet { MONEY } }
+  } } }
+  transactions TRANSACTIONS { edges { node {
+    id kind status gateway processedAt createdAt amountSet { MONEY }
+  } } }
+}
+lineItems LINES { edges { node {
+  id name title sku vendor quantity variantTitle
+  originalUnitPriceSet { MONEY }
+  variant { legacyResourceId } product { legacyResourceId }
+} } }
+""".replace("MONEY", _MONEY).replace("ADDRESS", _ADDRESS)
+
+_CUSTOMER = """
+id legacyResourceId firstName lastName state verifiedEmail note locale tags createdAt updatedAt
+defaultEmailAddress { emailAddress } defaultPhoneNumber { phoneNumber }
+defaultAddress { ADDRESS }
+""".replace("ADDRESS", _ADDRESS)
+
+# Nested page sizes of a paged order query. Bigger orders are rare; their rest comes from
+# the order's own webhook or the next backfill (see README).
+PAGED_LINES = "(first: 100)"
+PAGED_TRANSACTIONS = "(first: 20)"
+
+
+def order_selection(*, bulk: bool) -> str:
+    """An Order's fields; nested connections without `first` for a bulk query."""
+    lines, transactions = ("", "") if bulk else (PAGED_LINES, PAGED_TRANSACTIONS)
+    return _ORDER.replace("LINES", lines).replace("TRANSACTIONS", transactions)
+
+
+SHOP = """
+query Shop {
+  shop { name myshopifyDomain currencyCode ianaTimezone }
+  currentAppInstallation { accessScopes { handle } }
+}
+"""
+
+WEBHOOK_SUBSCRIPTIONS = """
+query WebhookSubscriptions($after: String) {
+  webhookSubscriptions(first: 100, after: $after, sortKey: CREATED_AT) {
+    pageInfo { hasNextPage endCursor }
+    edges { node { id topic uri name format createdAt } }
+  }
+}
+"""
+
+WEBHOOK_SUBSCRIPTION_CREATE = """
+mutation WebhookSubscriptionCreate(
+  $topic: WebhookSubscriptionTopic!, $subscription: WebhookSubscriptionInput!
+) {
+  webhookSubscriptionCreate(topic: $topic, webhookSubscription: $subscription) {
+    webhookSubscription { id topic uri name format createdAt }
+    userErrors { field message }
+  }
+}
+"""
+
+WEBHOOK_SUBSCRIPTION_UPDATE = """
+mutation WebhookSubscriptionUpdate($id: ID!, $subscription: WebhookSubscriptionInput!) {
+  webhookSubscriptionUpdate(id: $id, webhookSubscription: $subscription) {
+    webhookSubscription { id topic uri name format createdAt }
+    userErrors { field message }
+  }
+}
+"""
+
+ORDERS_UPDATED_SINCE = """
+query OrdersUpdatedSince($first: Int!, $after: String, $query: String!) {
+  orders(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) {
+    pageInfo { hasNextPage endCursor }
+    edges { node { ORDER } }
+  }
+}
+""".replace("ORDER", order_selection(bulk=False))
+
+CUSTOMERS_UPDATED_SINCE = """
+query CustomersUpdatedSince($first: Int!, $after: String, $query: String!) {
+  customers(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) {
+    pageInfo { hasNextPage endCursor }
+    edges { node { CUSTOMER } }
+  }
+}
+""".replace("CUSTOMER", _CUSTOMER)
+
+BULK_OPERATION_RUN_QUERY = """
+mutation BulkOperationRunQuery($query: String!) {
+  bulkOperationRunQuery(query: $query, groupObjects: true) {
+    bulkOperation { id status createdAt }
+    userErrors { field message code }
+  }
+}
+"""
+
+BULK_OPERATION = """
+query BulkOperation($id: ID!) {
+  bulkOperation(id: $id) {
+    id status errorCode objectCount rootObjectCount fileSize url partialDataUrl
+    createdAt completedAt
+  }
+}
+"""
+
+
+def bulk_orders_query(search: str) -> str:
+    """The inner query of an orders backfill; `search` is Shopify search syntax."""
+    return "{ orders(query: %s, sortKey: CREATED_AT) { edges { node { %s } } } }" % (
+        _quoted(search),
+        order_selection(bulk=True),
+    )
+
+
+def bulk_customers_query(search: str) -> str:
+    """The inner query of a customers backfill."""
+    return "{ customers(query: %s) { edges { node { %s } } } }" % (_quoted(search), _CUSTOMER)
+
+
+def _quoted(text: str) -> str:
+    # A GraphQL string literal: the search syntax quotes its dates with single quotes.
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# What `created_at` / `updated_at` filters look like: Shopify search syntax, UTC.
+def created_since(moment_iso: str) -> str:
+    return f"created_at:>='{moment_iso}'"
+
+
+def updated_since(moment_iso: str) -> str:
+    return f"updated_at:>='{moment_iso}'"
+
+
+PAGED_DOCUMENTS = {
+    "Shop": SHOP,
+    "WebhookSubscriptions": WEBHOOK_SUBSCRIPTIONS,
+    "WebhookSubscriptionCreate": WEBHOOK_SUBSCRIPTION_CREATE,
+    "WebhookSubscriptionUpdate": WEBHOOK_SUBSCRIPTION_UPDATE,
+    "OrdersUpdatedSince": ORDERS_UPDATED_SINCE,
+    "CustomersUpdatedSince": CUSTOMERS_UPDATED_SINCE,
+    "BulkOperationRunQuery": BULK_OPERATION_RUN_QUERY,
+    "BulkOperation": BULK_OPERATION,
+}
