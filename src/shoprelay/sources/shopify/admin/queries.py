@@ -140,15 +140,18 @@ query BulkOperation($id: ID!) {
 
 def bulk_orders_query(search: str) -> str:
     """The inner query of an orders backfill; `search` is Shopify search syntax."""
-    return "{ orders(query: %s, sortKey: CREATED_AT) { edges { node { %s } } } }" % (
-        _quoted(search),
-        order_selection(bulk=True),
+    selection = order_selection(bulk=True)
+    return (
+        "{ orders(query: "
+        + _quoted(search)
+        + ", sortKey: CREATED_AT) { edges { node { "
+        + (selection + " } } } }")
     )
 
 
 def bulk_customers_query(search: str) -> str:
     """The inner query of a customers backfill."""
-    return "{ customers(query: %s) { edges { node { %s } } } }" % (_quoted(search), _CUSTOMER)
+    return "{ customers(query: " + _quoted(search) + ") { edges { node { " + _CUSTOMER + " } } } }"
 
 
 def _quoted(text: str) -> str:
