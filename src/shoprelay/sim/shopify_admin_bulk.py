@@ -1,10 +1,11 @@
 """Bulk query operations: created -> running -> completed, and their JSONL result.
 
 Shopify's rules (bulkOperationRunQuery, 2026-10): the query needs at least one connection, at
-most five, nested at most two deep; nested connections need no `first`. In the JSONL each node
-of the top connection is one line; each node of a nested connection is a line of its own after
-its parent, with `"__parentId"` naming the nearest enclosing object's id. Everything else
-(objects, lists) stays inline in its node's line.
+most five, nested at most two deep; nested connections need no `first`, and none may sit inside
+a list field (`Order.refunds` is a list, so `refunds { refundLineItems }` is refused). In the
+JSONL each node of the top connection is one line; each node of a nested connection is a line
+of its own after its parent, with `"__parentId"` naming the nearest enclosing object's id.
+Everything else (objects, lists) stays inline in its node's line.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from graphql import FieldNode, GraphQLObjectType, SelectionSetNode, get_named_type
+from graphql import (
+    FieldNode,
+    GraphQLList,
+    GraphQLObjectType,
+    SelectionSetNode,
+    get_named_type,
+    get_nullable_type,
+)
 
 from shoprelay.sim.shopify_admin_cost import _node_selection
 from shoprelay.sim.shopify_admin_execute import Execution, FieldError, arguments, collect, select
@@ -108,7 +116,12 @@ def _is_connection(parent: GraphQLObjectType, node: FieldNode) -> bool:
 
 
 def _connections(
-    request: Request, parent: Any, selection_set: SelectionSetNode, depth: int
+    request: Request,
+    parent: Any,
+    selection_set: SelectionSetNode,
+    depth: int,
+    *,
+    in_list: bool = False,
 ) -> Iterator[int]:
     """The nesting depth of every connection in the selection (the top one is depth 1)."""
     if not isinstance(parent, GraphQLObjectType):
@@ -119,12 +132,18 @@ def _connections(
             continue
         named = get_named_type(defn.type)
         if named.name.endswith("Connection"):
+            if in_list:
+                raise BulkQueryInvalid(
+                    "Queries that contain a connection field within a list field are not "
+                    f"currently supported: {parent.name}.{node.name.value}."
+                )
             yield depth + 1
             node_type, inner = _node_selection(named, node.selection_set, request)
             if inner is not None:
                 yield from _connections(request, node_type, inner, depth + 1)
         else:
-            yield from _connections(request, named, node.selection_set, depth)
+            listed = in_list or isinstance(get_nullable_type(defn.type), GraphQLList)
+            yield from _connections(request, named, node.selection_set, depth, in_list=listed)
 
 
 def jsonl_lines(request: Request, roots: RootReader, operation: BulkOperation) -> Iterator[bytes]:

@@ -26,6 +26,7 @@ from graphql import (
     InlineFragmentNode,
     NamedTypeNode,
     SelectionSetNode,
+    Undefined,
     is_abstract_type,
     value_from_ast,
 )
@@ -71,7 +72,9 @@ def arguments(defn: GraphQLField, node: FieldNode, variables: dict[str, Any]) ->
     found: dict[str, Any] = {}
     for argument in node.arguments or ():
         name = argument.name.value
-        found[name] = value_from_ast(argument.value, defn.args[name].type, variables)
+        value = value_from_ast(argument.value, defn.args[name].type, variables)
+        if value is not Undefined:  # a variable that was not given
+            found[name] = value
     return found
 
 
