@@ -31,8 +31,10 @@ from shoprelay.store.leases import release_lease, try_lease
 log = structlog.get_logger(__name__)
 
 OVERLAP = timedelta(minutes=10)
-ORDERS_PAGE = 25
+ORDERS_PAGE = 50  # at most; the page size follows from what a record costs
 CUSTOMERS_PAGE = 100
+# Shopify's single-query limit is 1000 points; a page asks for at most this many.
+PAGE_COST = 800.0
 LEASE_TTL = 600.0
 
 
@@ -119,16 +121,21 @@ class _Run:
 
     async def pull(self, kind: str, since: datetime) -> None:
         """Every page of one kind updated since `since`, each committed as it comes."""
-        document, root, size, scope, to_webhook = _KINDS[kind]
+        document, root, most, scope, to_webhook = _KINDS[kind]
+        operation = document.split("(", 1)[0].split()[1]
         variables: dict[str, Any] = {
-            "first": size,
+            "first": 1,  # the first page tells what a record costs
             "after": None,
             "query": queries.updated_since(_search_time(since)),
         }
         while True:
             data = await self.client.query(document, variables, scope=scope)
             connection = data[root]
-            payloads = [to_webhook(node) for node in convert.nodes(connection)]
+            records = convert.nodes(connection)
+            if kind == "order":
+                for record in records:
+                    await self._complete_lines(record)
+            payloads = [to_webhook(record) for record in records]
             self.report.outcomes += await commit_records(
                 self.writer, self.shop, kind, payloads, self.metrics, origin="catchup"
             )
@@ -141,6 +148,28 @@ class _Run:
             if not page.get("hasNextPage"):
                 return
             variables["after"] = page.get("endCursor")
+            variables["first"] = self._page_size(operation, variables["first"], most)
+
+    def _page_size(self, operation: str, asked: int, most: int) -> int:
+        requested = self.client.requested_cost(operation)
+        if not requested:
+            return asked
+        per_record = requested / max(asked, 1)
+        return max(1, min(most, int(PAGE_COST // per_record)))
+
+    async def _complete_lines(self, record: dict[str, Any]) -> None:
+        """An order with more line items than a page holds gets the rest, page by page."""
+        lines = record.get("lineItems") or {}
+        page = lines.get("pageInfo") or {}
+        while page.get("hasNextPage"):
+            data = await self.client.query(
+                queries.ORDER_LINE_ITEMS,
+                {"id": record["id"], "after": page.get("endCursor")},
+                scope="read_orders",
+            )
+            more = (data.get("order") or {}).get("lineItems") or {}
+            lines.setdefault("edges", []).extend(more.get("edges") or [])
+            page = more.get("pageInfo") or {}
 
 
 _KINDS: dict[str, tuple[str, str, int, str, Callable[[dict[str, Any]], dict[str, Any]]]] = {

@@ -146,6 +146,10 @@ class AdminClient:
             f"after {self._max_attempts} attempts"
         )
 
+    def requested_cost(self, operation: str) -> float | None:
+        """What Shopify last said a query of this operation costs before it runs."""
+        return self._costs.get(operation)
+
     async def _pace(self, operation: str) -> None:
         expected = self._costs.get(operation, FIRST_GUESS_COST)
         wait = self.bucket.wait_for(expected, self._clock())

@@ -15,8 +15,8 @@ _ADDRESS = (
     "countryCodeV2 phone name"
 )
 
-# LINES and TRANSACTIONS become "(first: N)" in paged queries and nothing in bulk queries,
-# which forbid `first` on nested connections.
+# The upper-case words are placeholders: page sizes in paged queries, nothing in bulk queries,
+# which forbid `first` on nested connections (see order_selection).
 _ORDER = """
 id legacyResourceId name number email phone note test tags discountCodes sourceName
 createdAt processedAt updatedAt cancelledAt cancelReason closedAt
@@ -29,8 +29,8 @@ customer {
 }
 billingAddress { ADDRESS }
 shippingAddress { ADDRESS }
-fulfillments(first: 20) { id legacyResourceId name status createdAt updatedAt }
-refunds(first: 20) {
+fulfillments FULFILLMENTS { id legacyResourceId name status createdAt updatedAt }
+refunds REFUNDS {
   id legacyResourceId createdAt note
   refundLineItems LINES { edges { node {
     id quantity subtotalSet { MONEY } totalTaxSet { MONEY }
@@ -40,7 +40,7 @@ refunds(first: 20) {
     id kind status gateway processedAt createdAt amountSet { MONEY }
   } } }
 }
-lineItems LINES { edges { node {
+lineItems LINES { PAGE_INFO edges { node {
   id name title sku vendor quantity variantTitle
   originalUnitPriceSet { MONEY }
   variant { legacyResourceId } product { legacyResourceId }
@@ -53,16 +53,34 @@ defaultEmailAddress { emailAddress } defaultPhoneNumber { phoneNumber }
 defaultAddress { ADDRESS }
 """.replace("ADDRESS", _ADDRESS)
 
-# Nested page sizes of a paged order query. Bigger orders are rare; their rest comes from
-# the order's own webhook or the next backfill (see README).
-PAGED_LINES = "(first: 100)"
-PAGED_TRANSACTIONS = "(first: 20)"
+# Nested sizes of a paged order query: with them an order costs about 400 requested points
+# (Shopify refunds what it does not use), where the single-query limit is 1000. An order with
+# more line items has them paged by ORDER_LINE_ITEMS; more refunds than this are rare.
+_PAGED = {
+    "LINES": "(first: 30)",
+    "TRANSACTIONS": "(first: 3)",
+    "FULFILLMENTS": "(first: 5)",
+    "REFUNDS": "(first: 3)",
+    "PAGE_INFO": "pageInfo { hasNextPage endCursor }",
+}
+# Bulk queries take no `first` on connections and no pageInfo; lists keep theirs.
+_BULK = {
+    "LINES": "",
+    "TRANSACTIONS": "",
+    "FULFILLMENTS": "(first: 50)",
+    "REFUNDS": "(first: 50)",
+    "PAGE_INFO": "",
+}
+REFUND_LINES = {"paged": "(first: 10)", "bulk": ""}
 
 
 def order_selection(*, bulk: bool) -> str:
     """An Order's fields; nested connections without `first` for a bulk query."""
-    lines, transactions = ("", "") if bulk else (PAGED_LINES, PAGED_TRANSACTIONS)
-    return _ORDER.replace("LINES", lines).replace("TRANSACTIONS", transactions)
+    selection = _ORDER.replace("refundLineItems LINES", "refundLineItems REFUND_LINES")
+    selection = selection.replace("REFUND_LINES", REFUND_LINES["bulk" if bulk else "paged"])
+    for placeholder, value in (_BULK if bulk else _PAGED).items():
+        selection = selection.replace(placeholder, value)
+    return selection
 
 
 SHOP = """
@@ -118,6 +136,21 @@ query CustomersUpdatedSince($first: Int!, $after: String, $query: String!) {
   }
 }
 """.replace("CUSTOMER", _CUSTOMER)
+
+ORDER_LINE_ITEMS = """
+query OrderLineItems($id: ID!, $after: String) {
+  order(id: $id) {
+    lineItems(first: 100, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      edges { node {
+        id name title sku vendor quantity variantTitle
+        originalUnitPriceSet { shopMoney { amount currencyCode } }
+        variant { legacyResourceId } product { legacyResourceId }
+      } }
+    }
+  }
+}
+"""
 
 BULK_OPERATION_RUN_QUERY = """
 mutation BulkOperationRunQuery($query: String!) {
@@ -175,6 +208,7 @@ PAGED_DOCUMENTS = {
     "WebhookSubscriptionUpdate": WEBHOOK_SUBSCRIPTION_UPDATE,
     "OrdersUpdatedSince": ORDERS_UPDATED_SINCE,
     "CustomersUpdatedSince": CUSTOMERS_UPDATED_SINCE,
+    "OrderLineItems": ORDER_LINE_ITEMS,
     "BulkOperationRunQuery": BULK_OPERATION_RUN_QUERY,
     "BulkOperation": BULK_OPERATION,
 }
