@@ -205,9 +205,9 @@ class CostBucket:
         self.available = min(self.maximum, self.available + gained)
         self.updated = now
 
-    def take(self, cost: int) -> bool:
+    def take(self, cost: int, now: float | None = None) -> bool:
         """Charge `cost` if the bucket holds it; False (and counted) when it does not."""
-        self.refill()
+        self.refill(now)
         if cost > self.available:
             self.throttled += 1
             return False
