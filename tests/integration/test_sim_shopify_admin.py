@@ -255,7 +255,11 @@ async def _finished(shop: Shop, operation: str) -> dict[str, Any]:
     raise AssertionError(f"bulk operation {operation} did not finish")
 
 
-@pytest.mark.parametrize("shop", [{"bulk_rows_per_tick": 20, "bulk_pause": 0.005}], indirect=True)
+@pytest.mark.parametrize(
+    "shop",
+    [{"bulk_rows_per_tick": 20, "bulk_pause": 0.005, "concurrent_bulk_queries": 1}],
+    indirect=True,
+)
 async def test_a_bulk_query_runs_to_a_jsonl_of_parents_and_children(shop: Shop) -> None:
     since = iso(datetime.now(UTC) - timedelta(days=45))
     started = await shop.ask(RUN_BULK, query=BULK_ORDERS % since)

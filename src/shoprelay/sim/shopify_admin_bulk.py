@@ -244,7 +244,7 @@ def _extract(
 class BulkOperations:
     """The shop's bulk operations; at most `concurrent` running at once."""
 
-    def __init__(self, concurrent: int = 1, rows_per_tick: int = 200, pause: float = 0.0) -> None:
+    def __init__(self, concurrent: int = 5, rows_per_tick: int = 200, pause: float = 0.0) -> None:
         self.concurrent, self.rows_per_tick, self.pause = concurrent, rows_per_tick, pause
         self.operations: dict[int, BulkOperation] = {}
         self._numbers = itertools.count(1)

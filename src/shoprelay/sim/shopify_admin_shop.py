@@ -231,10 +231,14 @@ class Shop:
         self.emit("customers/update", customer)
 
     def activity(self, changes: int) -> list[dict[str, Any]]:
-        """`changes` random happenings: new orders, and updates, fulfilments, cancels, refunds."""
+        """`changes` random happenings: new orders; updates, fulfilments, cancels and refunds of
+        recent ones; customers' changes and consent."""
         done: list[dict[str, Any]] = []
         ids = list(self.orders)
         for _ in range(changes):
+            if self.customers and self.rng.random() < 0.15:
+                done.append(self._customer_change())
+                continue
             if not ids or self.rng.random() < 0.3:
                 (order_id,) = self.create_orders(1)
                 ids.append(order_id)
@@ -249,6 +253,17 @@ class Shop:
                 self.apply(order_id, action)
             done.append({"order": order_id, "action": action})
         return done
+
+    def _customer_change(self) -> dict[str, Any]:
+        """A recent customer's details change, or their email consent flips."""
+        customer_id = self.rng.choice(list(self.customers)[-500:])
+        if self.rng.random() < 0.5:
+            self.update_customer(customer_id)
+            return {"customer": customer_id, "action": "update"}
+        current = self.email_consent.get(customer_id, {}).get("state")
+        state = "UNSUBSCRIBED" if current == "subscribed" else "SUBSCRIBED"
+        self.set_consent(customer_id, email=state)
+        return {"customer": customer_id, "action": "consent"}
 
     # --- inside -------------------------------------------------------------------------
 

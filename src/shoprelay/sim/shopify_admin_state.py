@@ -33,7 +33,8 @@ class ShopifyAdminSimConfig:
     restore_rate: float = 100.0
     retry_delays: tuple[float, ...] = SHOPIFY_RETRY_DELAYS
     delete_after_failures: int = 8
-    concurrent_bulk_queries: int = 1
+    # API 2026-01 and later: up to five bulk queries at a time per shop (1 before).
+    concurrent_bulk_queries: int = 5
     bulk_rows_per_tick: int = 200
     bulk_pause: float = 0.0
     seed: int = 0
