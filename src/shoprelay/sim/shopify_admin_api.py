@@ -156,7 +156,7 @@ class Roots:
     def _orders(self, args: Args) -> Record:
         self._require("orders", "read_orders")
         hits, where = self._searched(
-            "orders", list(self.sim.shop.orders.values()), args, self.sim.order_visible
+            "orders", list(self.sim.shop.orders.values()), args, self.sim.order_visibility()
         )
         page = connection(hits, args, position=where)
         return self._viewed(page, lambda s: self.sim.shop.order_view(s.id))
@@ -198,7 +198,7 @@ class Roots:
     def _order(self, number: int) -> Record | None:
         self._require("order", "read_orders")
         stored = self.sim.shop.orders.get(number)
-        if stored is None or not self.sim.order_visible(stored):
+        if stored is None or not self.sim.order_visibility()(stored):
             return None
         return self.sim.shop.order_view(number)
 
@@ -298,7 +298,7 @@ class Roots:
         if field == "orders":
             self._require("orders", "read_orders")
             hits, _ = self._searched(
-                "orders", list(shop.orders.values()), args, self.sim.order_visible
+                "orders", list(shop.orders.values()), args, self.sim.order_visibility()
             )
             return (shop.order_view(s.id) for s in hits)
         if field == "customers":

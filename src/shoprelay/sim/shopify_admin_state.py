@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -77,11 +78,12 @@ class ShopifyAdminSim:
     def _emit(self, topic: str, payload: dict[str, Any]) -> None:
         self.webhooks.emit(topic, payload, self.clock.now())
 
-    def order_visible(self, stored: Stored) -> bool:
+    def order_visibility(self) -> Callable[[Stored], bool]:
         """Without read_all_orders, orders placed more than 60 days ago do not exist."""
         if "read_all_orders" in self.scopes:
-            return True
-        return stored.created >= (self.clock.now() - ORDER_WINDOW).timestamp()
+            return lambda _stored: True
+        oldest = (self.clock.now() - ORDER_WINDOW).timestamp()
+        return lambda stored: stored.created >= oldest
 
     def now_stamp(self) -> str:
         return self.clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
