@@ -1,7 +1,7 @@
 """Commit converted Admin API records through the webhook path: same plan, same transaction.
 
 Each record becomes a delivery of `orders/updated` or `customers/update` with a receipt id of
-its own (`catchup:order:ID:VERSION`), so a version seen twice is a duplicate, an older one than
+its own (`catchup:order:ID:VERSION:DIGEST`), so a state seen twice is a duplicate, an older one than
 a webhook already applied is stale, and an event a webhook queued already is not queued again:
 its outbox key is the same.
 """
@@ -9,6 +9,7 @@ its outbox key is the same.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -42,8 +43,11 @@ def delivery(
     planned = plan(topic, shop, payload, metrics)
     if origin == "backfill":
         planned = as_backfill(planned)
-    receipt = f"{origin}:{kind}:{payload.get('id')}:{version(updated_at(payload))}"
-    return WebhookDelivery(SOURCE, shop, receipt, topic, planned, orjson.dumps(payload))
+    raw = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    # updated_at has whole seconds: two states within one second differ in their bytes.
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    receipt = f"{origin}:{kind}:{payload.get('id')}:{version(updated_at(payload))}:{digest}"
+    return WebhookDelivery(SOURCE, shop, receipt, topic, planned, raw)
 
 
 async def commit_records(
