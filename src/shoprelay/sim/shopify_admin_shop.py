@@ -18,7 +18,8 @@ from typing import Any
 
 import orjson
 
-from shoprelay.sim.shopify_admin_records import Record, customer_record, order_record
+from shoprelay.sim.shopify_admin_order_records import order_record
+from shoprelay.sim.shopify_admin_records import Record, customer_record
 from shoprelay.sim.shopify_orders import cancel_order, fake_order, fake_refund, fulfill_order
 from shoprelay.sim.shopify_orders import refund_order as with_refund
 from shoprelay.sim.shopify_payloads import fake_cart, fake_customer, stamp

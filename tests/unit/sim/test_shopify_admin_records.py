@@ -9,7 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from shoprelay.sim.shopify_admin_records import customer_record, decimal, order_record
+from shoprelay.sim.shopify_admin_order_records import order_record
+from shoprelay.sim.shopify_admin_records import customer_record, decimal
 from shoprelay.sim.shopify_orders import cancel_order, fake_order, fake_refund, fulfill_order
 from shoprelay.sim.shopify_orders import refund_order as with_refund
 from shoprelay.sim.shopify_payloads import START, fake_customer
