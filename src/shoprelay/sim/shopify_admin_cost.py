@@ -148,6 +148,18 @@ def _node_selection(
     connection: Any, selection_set: SelectionSetNode, request: Request
 ) -> tuple[Any, SelectionSetNode | None]:
     """The node type and one merged selection of `nodes { }` and `edges { node { } }`."""
+    merged: tuple[Any, SelectionSetNode | None] = request.remembered(
+        "nodes",
+        selection_set,
+        connection.name,
+        lambda: _merge_node_selection(connection, selection_set, request),
+    )
+    return merged
+
+
+def _merge_node_selection(
+    connection: Any, selection_set: SelectionSetNode, request: Request
+) -> tuple[Any, SelectionSetNode | None]:
     node_type = get_named_type(connection.fields["nodes"].type)
     merged: list[Any] = []
     for _, field_node in _fields(request, selection_set):

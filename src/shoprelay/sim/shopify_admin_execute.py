@@ -80,8 +80,20 @@ def arguments(defn: GraphQLField, node: FieldNode, variables: dict[str, Any]) ->
 
 def collect(
     selection_set: SelectionSetNode, type_name: str, request: Request
-) -> Iterator[tuple[str, FieldNode]]:
+) -> list[tuple[str, FieldNode]]:
     """(response key, field) pairs selected on an object of `type_name`, fragments expanded."""
+    found: list[tuple[str, FieldNode]] = request.remembered(
+        "collect",
+        selection_set,
+        type_name,
+        lambda: list(_collect(selection_set, type_name, request)),
+    )
+    return found
+
+
+def _collect(
+    selection_set: SelectionSetNode, type_name: str, request: Request
+) -> Iterator[tuple[str, FieldNode]]:
     schema = admin_schema()
     runtime = schema.type_map[type_name]
     for selection in selection_set.selections:
@@ -99,7 +111,7 @@ def collect(
             assert isinstance(selection, InlineFragmentNode)
             condition, inner = selection.type_condition, selection.selection_set
         if condition is None or _applies(condition.name.value, runtime):
-            yield from collect(inner, type_name, request)
+            yield from _collect(inner, type_name, request)
 
 
 def _applies(condition: str, runtime: GraphQLNamedType) -> bool:

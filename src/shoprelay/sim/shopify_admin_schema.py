@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -58,6 +59,16 @@ class Request:
     operation: OperationDefinitionNode
     variables: dict[str, Any]
     fragments: dict[str, FragmentDefinitionNode] = field(default_factory=dict)
+    # Work done once per selection (fields collected, connection nodes merged), kept with
+    # the selection itself so that its id cannot be reused while the request lives.
+    memo: dict[tuple[str, int, str], tuple[Any, Any]] = field(default_factory=dict)
+
+    def remembered(self, kind: str, node: Any, detail: str, make: Callable[[], Any]) -> Any:
+        key = (kind, id(node), detail)
+        found = self.memo.get(key)
+        if found is None or found[0] is not node:
+            found = self.memo[key] = (node, make())
+        return found[1]
 
     @property
     def is_mutation(self) -> bool:
