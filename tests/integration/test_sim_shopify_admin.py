@@ -262,6 +262,9 @@ async def _finished(shop: Shop, operation: str) -> dict[str, Any]:
 )
 async def test_a_bulk_query_runs_to_a_jsonl_of_parents_and_children(shop: Shop) -> None:
     since = iso(datetime.now(UTC) - timedelta(days=45))
+    finish = {"uri": "http://127.0.0.1:9/webhooks/shopify", "name": "finish"}
+    await shop.ask(CREATE, topic="BULK_OPERATIONS_FINISH", sub=finish)
+    await shop.control("endpoint", {"failure": 503})
     started = await shop.ask(RUN_BULK, query=BULK_ORDERS % since)
     payload = started["data"]["bulkOperationRunQuery"]
     assert payload["userErrors"] == []
@@ -292,6 +295,17 @@ async def test_a_bulk_query_runs_to_a_jsonl_of_parents_and_children(shop: Shop) 
             continue
         assert line["__parentId"] == parent  # children follow their parent
         assert line["id"].startswith("gid://shopify/LineItem/")
+
+    # Shopify also tells the app: bulk_operations/finish (with no URL in it).
+    async def attempts() -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = (await shop.client.get("/_sim/deliveries")).json()[
+            "attempts"
+        ]
+        return listed
+
+    assert {attempt["topic"] for attempt in await eventually(attempts)} == {
+        "bulk_operations/finish"
+    }
 
 
 @pytest.mark.parametrize(

@@ -246,6 +246,7 @@ class BulkOperations:
 
     def __init__(self, concurrent: int = 5, rows_per_tick: int = 200, pause: float = 0.0) -> None:
         self.concurrent, self.rows_per_tick, self.pause = concurrent, rows_per_tick, pause
+        self.on_finish: Callable[[BulkOperation], None] = lambda _operation: None
         self.operations: dict[int, BulkOperation] = {}
         self._numbers = itertools.count(1)
         self._directory = tempfile.TemporaryDirectory(prefix="shopify-sim-bulk-")
@@ -287,6 +288,7 @@ class BulkOperations:
                     out.write(line)
                     if operation.status == "CANCELING":
                         operation.status, operation.completed_at = "CANCELED", _now()
+                        self.on_finish(operation)
                         return
                     if count % self.rows_per_tick == 0:
                         await asyncio.sleep(self.pause)
@@ -295,9 +297,11 @@ class BulkOperations:
             operation.status = "FAILED"
             operation.error_code = "ACCESS_DENIED" if denied else "INTERNAL_SERVER_ERROR"
             operation.completed_at = _now()
+            self.on_finish(operation)
             return
         operation.file_size = operation.path.stat().st_size
         operation.status, operation.completed_at = "COMPLETED", _now()
+        self.on_finish(operation)
 
     def cancel(self, number: int) -> BulkOperation | None:
         operation = self.operations.get(number)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shoprelay.sim.shipstation_state import SimClock
-from shoprelay.sim.shopify_admin_bulk import BulkOperations
+from shoprelay.sim.shopify_admin_bulk import BulkOperation, BulkOperations
 from shoprelay.sim.shopify_admin_cost import CostBucket
 from shoprelay.sim.shopify_admin_shop import Shop, Stored
 from shoprelay.sim.shopify_admin_webhooks import SHOPIFY_RETRY_DELAYS, Webhooks
@@ -72,11 +72,24 @@ class ShopifyAdminSim:
         self.bulk = BulkOperations(
             config.concurrent_bulk_queries, config.bulk_rows_per_tick, config.bulk_pause
         )
+        self.bulk.on_finish = self._bulk_finished
         if config.seed_orders:
             self.shop.seed(config.seed_orders, config.seed_days)
 
     def _emit(self, topic: str, payload: dict[str, Any]) -> None:
         self.webhooks.emit(topic, payload, self.clock.now())
+
+    def _bulk_finished(self, operation: BulkOperation) -> None:
+        """bulk_operations/finish, as Shopify sends it: no URL, fetch the operation by id."""
+        payload = {
+            "admin_graphql_api_id": operation.gid,
+            "completed_at": operation.completed_at,
+            "created_at": operation.created_at,
+            "error_code": operation.error_code.lower() if operation.error_code else None,
+            "status": operation.status.lower(),
+            "type": "query",
+        }
+        self._emit("bulk_operations/finish", payload)
 
     def order_visibility(self) -> Callable[[Stored], bool]:
         """Without read_all_orders, orders placed more than 60 days ago do not exist."""

@@ -34,16 +34,18 @@ TOPIC_STRINGS = {
     "CUSTOMERS_PURCHASING_SUMMARY": "customers/purchasing_summary",
     "CUSTOMER_TAGS_ADDED": "customer.tags_added",
     "CUSTOMER_TAGS_REMOVED": "customer.tags_removed",
+    "ORDERS_PARTIALLY_FULFILLED": "orders/partially_fulfilled",
 }
 # Topics that carry orders or customers need the matching read scope.
 TOPIC_SCOPES = {"ORDERS": "read_orders", "REFUNDS": "read_orders", "CHECKOUTS": "read_orders"}
 
 
 def topic_string(enum: str) -> str:
-    """ORDERS_CREATE -> orders/create; the X-Shopify-Topic header's words."""
+    """ORDERS_CREATE -> orders/create, BULK_OPERATIONS_FINISH -> bulk_operations/finish: the
+    X-Shopify-Topic header's words (the event is the last word but for a few)."""
     if enum in TOPIC_STRINGS:
         return TOPIC_STRINGS[enum]
-    resource, _, event = enum.lower().partition("_")
+    resource, _, event = enum.lower().rpartition("_")
     return f"{resource}/{event}"
 
 
