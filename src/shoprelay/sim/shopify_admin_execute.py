@@ -27,6 +27,7 @@ from graphql import (
     NamedTypeNode,
     SelectionSetNode,
     Undefined,
+    execute_sync,
     is_abstract_type,
     value_from_ast,
 )
@@ -35,6 +36,7 @@ from shoprelay.sim.shopify_admin_schema import Request, admin_schema
 
 Record = dict[str, Any]
 MAX_PAGE = 250
+INTROSPECTION = frozenset({"__schema", "__type"})
 
 
 class FieldError(Exception):
@@ -142,7 +144,18 @@ def _included(selection: Any, variables: dict[str, Any]) -> bool:
 
 def run(execution: Execution, root: Record, root_type: GraphQLObjectType) -> Record | None:
     """Execute the operation's selection over `root`; errors go on the execution."""
-    selection = execution.request.operation.selection_set
+    request = execution.request
+    selection = request.operation.selection_set
+    if any(
+        node.name.value in INTROSPECTION for _, node in collect(selection, root_type.name, request)
+    ):
+        # Introspection is the schema's own business: graphql-core answers it from Shopify's schema.
+        name = request.operation.name.value if request.operation.name else None
+        result = execute_sync(
+            admin_schema(), request.document, variable_values=request.variables, operation_name=name
+        )
+        execution.errors += [dict(error.formatted) for error in result.errors or ()]
+        return result.data
     try:
         return _select(execution, root, root_type.name, selection, [])
     except _Null:
