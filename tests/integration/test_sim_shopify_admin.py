@@ -230,6 +230,10 @@ async def test_without_read_all_orders_older_orders_do_not_exist(shop: Shop) -> 
     oldest = min(shop.sim.shop.orders.values(), key=lambda s: s.created)
     answer = await shop.ask(f'{{ order(id: "gid://shopify/Order/{oldest.id}") {{ id }} }}')
     assert answer["data"]["order"] is None
+    # A bulk query reaches no further.
+    started = await shop.ask(RUN_BULK, query=BULK_ORDERS % iso(ninety))
+    operation = started["data"]["bulkOperationRunQuery"]["bulkOperation"]["id"]
+    assert int((await _finished(shop, operation))["rootObjectCount"]) == len(nodes)
     await shop.control("scopes", {"scopes": ["read_orders", "read_customers", "read_all_orders"]})
     assert len(await _all_pages(shop, f"created_at:>='{iso(ninety)}'")) > len(nodes)
 
