@@ -8,7 +8,6 @@ same afterwards through the GraphQL view (`shopify_admin_records`).
 
 from __future__ import annotations
 
-import copy
 import random
 import zlib
 from collections.abc import Callable, Iterator
@@ -65,6 +64,7 @@ class Shop:
         self.rng, self.now, self.emit = rng, now, emit
         self.orders: dict[int, Stored] = {}
         self.customers: dict[int, Stored] = {}
+        self.customer_ids: list[int] = []  # in creation order
         self.email_consent: dict[int, Payload] = {}
         self.sms_consent: dict[int, Payload] = {}
         self.customer_tags: dict[int, list[str]] = {}
@@ -257,7 +257,7 @@ class Shop:
 
     def _customer_change(self) -> dict[str, Any]:
         """A recent customer's details change, or their email consent flips."""
-        customer_id = self.rng.choice(list(self.customers)[-500:])
+        customer_id = self.rng.choice(self.customer_ids[-500:])
         if self.rng.random() < 0.5:
             self.update_customer(customer_id)
             return {"customer": customer_id, "action": "update"}
@@ -271,25 +271,35 @@ class Shop:
     def _customer_for(self, at: datetime, *, notify: bool) -> Payload:
         """Half the orders come from a new customer, the rest from a recent one."""
         if self.customers and self.rng.random() < 0.5:
-            recent = list(self.customers)[-200:]
-            return self.customer_payload(self.rng.choice(recent))
+            return self.customer_payload(self.rng.choice(self.customer_ids[-200:]))
         customer = fake_customer(self.rng, at=at)
         self.customers[customer["id"]] = _pack(customer)
-        if self.rng.random() < 0.5 and customer.get("email"):
-            self.email_consent[customer["id"]] = {
-                "state": "subscribed",
-                "opt_in_level": "single_opt_in",
-                "consent_updated_at": stamp(at),
-            }
+        self.customer_ids.append(customer["id"])
+        subscribed = self.rng.random() < 0.5 and customer.get("email")
+        consent = {
+            "state": "subscribed",
+            "opt_in_level": "single_opt_in",
+            "consent_updated_at": stamp(at),
+        }
+        if subscribed:
+            self.email_consent[customer["id"]] = consent
         if notify:
             self.emit("customers/create", customer)
+            if subscribed:  # ticked at checkout: its own topic since 2025-01
+                self.emit(
+                    "customers_email_marketing_consent/update",
+                    {
+                        "customer_id": customer["id"],
+                        "email_address": customer["email"],
+                        "email_marketing_consent": consent,
+                    },
+                )
         return customer
 
     def _new_order(self, customer: Payload, at: datetime) -> Payload:
         number, self.next_number = self.next_number, self.next_number + 1
         self.order_counts[customer["id"]] = self.order_counts.get(customer["id"], 0) + 1
-        order = fake_order(self.rng, customer, at=at, cart=fake_cart(self.rng), number=number)
-        return copy.copy(order)
+        return fake_order(self.rng, customer, at=at, cart=fake_cart(self.rng), number=number)
 
     def _store_order(self, order: Payload, number: int | None = None) -> None:
         number = number or int(order.get("order_number") or 0)
