@@ -351,6 +351,6 @@ class Webhooks:
             signed["X-Shopify-Name"] = subscription.name
         try:
             response = await client.post(subscription.uri, content=delivery.body, headers=signed)
-        except httpx.HTTPError:
-            return None
+        except (httpx.HTTPError, httpx.InvalidURL):
+            return None  # no answer is a failure too
         return response.status_code
