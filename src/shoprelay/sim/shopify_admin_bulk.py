@@ -249,7 +249,8 @@ class BulkOperations:
         self.on_finish: Callable[[BulkOperation], None] = lambda _operation: None
         self.operations: dict[int, BulkOperation] = {}
         self._numbers = itertools.count(1)
-        self._directory = tempfile.TemporaryDirectory(prefix="shopify-sim-bulk-")
+        # Made at the first bulk query, so a simulator never served leaves nothing behind.
+        self._directory: tempfile.TemporaryDirectory[str] | None = None
 
     def running(self) -> list[BulkOperation]:
         return [op for op in self.operations.values() if op.status not in TERMINAL]
@@ -270,6 +271,8 @@ class BulkOperations:
                 {"code": "OPERATION_IN_PROGRESS"},
             )
         operation = BulkOperation(next(self._numbers), query, _now())
+        if self._directory is None:
+            self._directory = tempfile.TemporaryDirectory(prefix="shopify-sim-bulk-")
         operation.path = Path(self._directory.name) / f"{operation.number}.jsonl"
         operation.url = url_for(operation)
         self.operations[operation.number] = operation
@@ -313,7 +316,9 @@ class BulkOperations:
         for operation in self.operations.values():
             if operation.task is not None:
                 operation.task.cancel()
-        self._directory.cleanup()
+        if self._directory is not None:
+            self._directory.cleanup()
+            self._directory = None
 
 
 def _now() -> str:
