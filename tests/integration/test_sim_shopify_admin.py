@@ -439,3 +439,30 @@ async def test_deliveries_are_signed_retried_and_end_in_deletion(shop: Shop) -> 
         f'{{ order(id: "gid://shopify/Order/{order_id}") {{ displayFulfillmentStatus }} }}'
     )
     assert answer["data"]["order"]["displayFulfillmentStatus"] == "FULFILLED"
+
+
+async def test_a_consent_change_reads_the_same_by_webhook_and_by_graphql(shop: Shop) -> None:
+    receiver = Receiver()
+    app = Starlette(routes=[Route("/webhooks/shopify", receiver.endpoint, methods=["POST"])])
+    async with serving(app) as url:
+        sub = {"uri": f"{url}/webhooks/shopify"}
+        await shop.ask(CREATE, topic="CUSTOMERS_EMAIL_MARKETING_CONSENT_UPDATE", sub=sub)
+        customer_id = shop.sim.shop.customer_ids[-1]
+        await shop.control(f"customers/{customer_id}/consent", {"email": "UNSUBSCRIBED"})
+        await eventually(lambda: receiver.received)
+    headers, body = receiver.received[0]
+    assert headers["x-shopify-topic"] == "customers_email_marketing_consent/update"
+    webhook = json.loads(body)
+    assert webhook["customer_id"] == customer_id
+    answer = await shop.ask(
+        "query($q: String!) { customers(first: 5, sortKey: UPDATED_AT, query: $q) { nodes { "
+        "legacyResourceId emailMarketingConsent { marketingState consentUpdatedAt } } } }",
+        q=f"updated_at:>='{iso(datetime.now(UTC) - timedelta(minutes=5))}'",
+    )
+    (customer,) = answer["data"]["customers"]["nodes"]
+    assert customer["legacyResourceId"] == str(customer_id)
+    consent = customer["emailMarketingConsent"]
+    assert consent["marketingState"] == webhook["email_marketing_consent"]["state"].upper()
+    assert datetime.fromisoformat(consent["consentUpdatedAt"]) == datetime.fromisoformat(
+        webhook["email_marketing_consent"]["consent_updated_at"]
+    )
