@@ -182,15 +182,22 @@ def _email_address(email: str | None, state: Record | None) -> Record | None:
     }
 
 
+_NEVER = {"NOT_SUBSCRIBED": "NEVER_SUBSCRIBED"}
+
+
 def _phone_number(phone: str | None, state: Record | None) -> Record | None:
     if phone is None:
         return None
     consent = {
         "__typename": "CustomerSmsMarketingConsent",
-        "marketingState": state["marketingState"] if state else "NOT_SUBSCRIBED",
-        "marketingOptInLevel": state["marketingOptInLevel"] if state else "UNKNOWN",
-        "consentUpdatedAt": state["consentUpdatedAt"] if state else None,
-        "consentCollectedFrom": state["consentCollectedFrom"] if state else None,
+        # CustomerMarketingConsentState says NEVER_SUBSCRIBED where the older enum said NOT_.
+        "state": _NEVER.get(state["marketingState"], state["marketingState"])
+        if state
+        else "NEVER_SUBSCRIBED",
+        "optInLevel": state["marketingOptInLevel"] if state else None,
+        "updatedAt": state["consentUpdatedAt"] if state else None,
+        "collectedFrom": state["consentCollectedFrom"] if state else None,
+        "sourceLocation": None,
     }
     return {
         "__typename": "CustomerPhoneNumber",

@@ -4,13 +4,16 @@ in GraphQL's own forms (UTC times, upper-case enums, gids, Decimal strings, conn
 from __future__ import annotations
 
 import random
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from shoprelay.sim.shopify_admin_order_records import order_record
 from shoprelay.sim.shopify_admin_records import customer_record, decimal
+from shoprelay.sim.shopify_admin_schema import admin_schema
+from shoprelay.sim.shopify_admin_shop import Shop
 from shoprelay.sim.shopify_orders import cancel_order, fake_order, fake_refund, fulfill_order
 from shoprelay.sim.shopify_orders import refund_order as with_refund
 from shoprelay.sim.shopify_payloads import START, fake_customer
@@ -83,5 +86,33 @@ def test_a_customer_carries_consent_from_its_own_topics() -> None:
     assert view["defaultEmailAddress"]["marketingState"] == "SUBSCRIBED"
     # No SMS consent recorded: the phone's consent reads as never asked.
     assert view["smsMarketingConsent"] is None
-    assert view["defaultPhoneNumber"]["smsMarketingConsent"]["marketingState"] == "NOT_SUBSCRIBED"
+    assert view["defaultPhoneNumber"]["smsMarketingConsent"]["state"] == "NEVER_SUBSCRIBED"
     assert view["tags"] == ["vip"]
+
+
+def _fields_outside_the_schema(value: Any, found: set[tuple[str, str]]) -> None:
+    schema = admin_schema()
+    if isinstance(value, list):
+        for item in value:
+            _fields_outside_the_schema(item, found)
+    if not isinstance(value, dict):
+        return
+    type_name = value.get("__typename")
+    if type_name:
+        fields = schema.type_map[type_name].fields  # type: ignore[union-attr]
+        found |= {(type_name, key) for key in value if key != "__typename" and key not in fields}
+    for item in value.values():
+        _fields_outside_the_schema(item, found)
+
+
+def test_every_field_the_views_hold_is_a_field_of_shopifys_schema() -> None:
+    shop = Shop(random.Random(3), lambda: datetime.now(UTC), lambda _topic, _payload: None)
+    shop.seed(60, 30)
+    shop.activity(60)
+    for customer_id in shop.customer_ids[:5]:
+        shop.set_consent(customer_id, email="SUBSCRIBED", sms="SUBSCRIBED")
+    found: set[tuple[str, str]] = set()
+    for order_id in shop.orders:
+        view = shop.order_view(order_id)
+        _fields_outside_the_schema(view | {"customer": view["customer"]({})}, found)
+    assert found == set()
