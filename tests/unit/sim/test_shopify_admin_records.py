@@ -9,11 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from graphql import GraphQLEnumType, get_named_type
 
+from shoprelay.sim.shopify_admin_api import Roots
 from shoprelay.sim.shopify_admin_order_records import order_record
 from shoprelay.sim.shopify_admin_records import customer_record, decimal
 from shoprelay.sim.shopify_admin_schema import admin_schema
 from shoprelay.sim.shopify_admin_shop import Shop
+from shoprelay.sim.shopify_admin_state import ShopifyAdminSim, ShopifyAdminSimConfig
 from shoprelay.sim.shopify_orders import cancel_order, fake_order, fake_refund, fulfill_order
 from shoprelay.sim.shopify_orders import refund_order as with_refund
 from shoprelay.sim.shopify_payloads import START, fake_customer
@@ -101,11 +104,16 @@ def _fields_outside_the_schema(value: Any, found: set[tuple[str, str]]) -> None:
     if type_name:
         fields = schema.type_map[type_name].fields  # type: ignore[union-attr]
         found |= {(type_name, key) for key in value if key != "__typename" and key not in fields}
+        for key, item in value.items():
+            kind = get_named_type(fields[key].type) if key in fields else None
+            if isinstance(kind, GraphQLEnumType):
+                values = item if isinstance(item, list) else [item]
+                found |= {(type_name, f"{key}={v}") for v in values if v and v not in kind.values}
     for item in value.values():
         _fields_outside_the_schema(item, found)
 
 
-def test_every_field_the_views_hold_is_a_field_of_shopifys_schema() -> None:
+def test_every_field_and_enum_value_the_views_hold_is_in_shopifys_schema() -> None:
     shop = Shop(random.Random(3), lambda: datetime.now(UTC), lambda _topic, _payload: None)
     shop.seed(60, 30)
     shop.activity(60)
@@ -115,4 +123,7 @@ def test_every_field_the_views_hold_is_a_field_of_shopifys_schema() -> None:
     for order_id in shop.orders:
         view = shop.order_view(order_id)
         _fields_outside_the_schema(view | {"customer": view["customer"]({})}, found)
+    roots = Roots(ShopifyAdminSim(ShopifyAdminSimConfig()), lambda _operation: "")
+    query = roots.query()
+    _fields_outside_the_schema([query["shop"], query["currentAppInstallation"]], found)
     assert found == set()
