@@ -294,9 +294,9 @@ def connection(
     `after`/`before` name positions; comparing positions keeps paging right when the list
     changed between pages (a position is a sort value and an id for top-level lists).
     """
-    if args.get("reverse"):
-        items = items[::-1]
     positions = [position(item, index) for index, item in enumerate(items)]
+    if args.get("reverse"):
+        items, positions = items[::-1], positions[::-1]
     start, end = 0, len(items)
     if "after" in args and args["after"] is not None:
         start = _first_beyond(positions, _key(decode_cursor(args["after"])), args)
@@ -328,7 +328,10 @@ def _first_beyond(
     descending = bool(args.get("reverse"))
     for index, position in enumerate(positions):
         key = _key(position)
-        past = key < cursor if descending else key > cursor
+        try:
+            past = key < cursor if descending else key > cursor
+        except TypeError as error:  # a cursor of another list or sort
+            raise FieldError("Invalid cursor for current pagination sort.") from error
         if before and (past or key == cursor):
             return index
         if not before and past:

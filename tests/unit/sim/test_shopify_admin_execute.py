@@ -83,3 +83,30 @@ def test_a_field_the_simulator_does_not_hold_is_named_not_invented() -> None:
     data, errors = answer('{ order(id: "gid://shopify/Order/1") { name note } }')
     assert data == {"order": {"name": "#1001", "note": None}}
     assert errors[0]["message"] == "The simulator does not hold Order.note"
+
+
+def test_reverse_pages_backwards_by_the_same_cursors() -> None:
+    query = """
+    query($after: String) {
+      order(id: "gid://shopify/Order/1") {
+        lineItems(first: 3, after: $after, reverse: true) {
+          pageInfo { hasNextPage endCursor } nodes { quantity }
+        }
+      }
+    }
+    """
+    first, _ = answer(query)
+    page = first["order"]["lineItems"]
+    assert [node["quantity"] for node in page["nodes"]] == [5, 4, 3]
+    rest, _ = answer(query, after=page["pageInfo"]["endCursor"])
+    assert [node["quantity"] for node in rest["order"]["lineItems"]["nodes"]] == [2, 1]
+
+
+def test_a_foreign_cursor_is_an_error_not_a_crash() -> None:
+    query = """
+    query($after: String) {
+      order(id: "gid://shopify/Order/1") { lineItems(first: 3, after: $after) { nodes { id } } }
+    }
+    """
+    _, errors = answer(query, after="WzEsIDJd")  # [1, 2]: an orders cursor
+    assert errors[0]["message"] == "Invalid cursor for current pagination sort."
