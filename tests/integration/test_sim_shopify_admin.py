@@ -251,12 +251,14 @@ async def test_without_read_orders_orders_are_denied(shop: Shop) -> None:
 
 
 async def _finished(shop: Shop, operation: str) -> dict[str, Any]:
-    for _ in range(200):
-        status = (await shop.ask(BULK_STATUS, id=operation))["data"]["bulkOperation"]
-        if status["status"] in ("COMPLETED", "FAILED", "CANCELED"):
-            return dict(status)
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"bulk operation {operation} did not finish")
+    async def ended() -> dict[str, Any] | None:
+        status: dict[str, Any] = (await shop.ask(BULK_STATUS, id=operation))["data"][
+            "bulkOperation"
+        ]
+        return status if status["status"] in ("COMPLETED", "FAILED", "CANCELED") else None
+
+    finished: dict[str, Any] = await eventually(ended, interval=0.02)
+    return finished
 
 
 @pytest.mark.parametrize(
