@@ -282,6 +282,10 @@ async def test_a_bulk_query_runs_to_a_jsonl_of_parents_and_children(shop: Shop) 
 
     status = await _finished(shop, operation)
     assert status["status"] == "COMPLETED"
+    listed = await shop.ask(
+        '{ bulkOperations(first: 5, query: "status:completed") { nodes { id } } }'
+    )
+    assert listed["data"]["bulkOperations"]["nodes"] == [{"id": operation}]
     lines = [json.loads(line) for line in (await shop.client.get(status["url"])).text.splitlines()]
     roots = [line for line in lines if "__parentId" not in line]
     assert int(status["objectCount"]) == len(lines)

@@ -63,6 +63,7 @@ class Roots:
             "nodes": lambda a: [self._node(i) for i in a["ids"]],
             "currentBulkOperation": self._current_bulk,
             "bulkOperation": lambda a: self._node_of(a["id"], "BulkOperation"),
+            "bulkOperations": self._bulk_operations,
         }
 
     def _shop(self) -> Record:
@@ -213,6 +214,19 @@ class Roots:
     def _bulk_operation(self, number: int) -> Record | None:
         operation = self.sim.bulk.operations.get(number)
         return operation.record() if operation else None
+
+    def _bulk_operations(self, args: Args) -> Record:
+        """The app's bulk operations, oldest first; `status:` and `operation_type:` filter them."""
+        wanted = dict(
+            term.split(":", 1) for term in (args.get("query") or "").split() if ":" in term
+        )
+        records = [
+            op.record()
+            for op in self.sim.bulk.operations.values()
+            if wanted.get("status", op.status).upper() == op.status
+            and wanted.get("operation_type", "query").upper() == "QUERY"
+        ]
+        return connection(records, args, position=lambda r, _i: int(r["id"].rsplit("/", 1)[1]))
 
     def _current_bulk(self, args: Args) -> Record | None:
         if args.get("type", "QUERY") != "QUERY":
