@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     SHOPIFY_BACKFILL_DAYS: int = Field(default=90, ge=0)
     # Whether `serve` imports SHOPIFY_BACKFILL_DAYS of history on its first start with a token.
     SHOPIFY_BACKFILL_ON_FIRST_START: bool = True
+    # How long a catch-up or backfill whose process died keeps another from starting.
+    SHOPIFY_LEASE_SECONDS: float = Field(default=120.0, ge=5)
     SHOPIFY_MAX_BODY_BYTES: int = Field(default=2_000_000, gt=0)
     # 0 turns the check off.
     SHOPIFY_WEBHOOK_MAX_AGE_SECONDS: float = Field(default=WEBHOOK_MAX_AGE_SECONDS, ge=0)

@@ -232,6 +232,7 @@ def backfill(
                         shopify_metrics(config),
                         days=days or config.SHOPIFY_BACKFILL_DAYS,
                         progress=progress,
+                        lease_ttl=config.SHOPIFY_LEASE_SECONDS,
                     )
                 cost = client.tally
                 console.print(

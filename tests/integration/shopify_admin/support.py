@@ -67,9 +67,13 @@ async def relay_on(settings: Settings, port: int) -> AsyncIterator[RunningServic
         await service.close()
 
 
-async def expected_events(shop: AdminSimServer) -> set[tuple[str, str]]:
-    """(metric, unique_id) of every event the shop's orders imply now, by the webhook path."""
-    ids = (await shop.control("GET", "/orders"))["order_ids"]
+async def expected_events(
+    shop: AdminSimServer, ids: list[int] | None = None
+) -> set[tuple[str, str]]:
+    """(metric, unique_id) of every event the shop's orders (or `ids`) imply now, by the
+    webhook path."""
+    if ids is None:
+        ids = (await shop.control("GET", "/orders"))["order_ids"]
     wanted: set[tuple[str, str]] = set()
     for order_id in ids:
         order = (await shop.control("GET", f"/orders/{order_id}"))["webhook"]

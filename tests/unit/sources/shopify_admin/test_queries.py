@@ -58,3 +58,5 @@ def test_bulk_queries_keep_shopifys_limits() -> None:
     )
     assert "first:" not in lists_removed
     assert "pageInfo" not in document
+    # No connection inside a list: refunds' details come from OrderRefunds.
+    assert "refundLineItems" not in document

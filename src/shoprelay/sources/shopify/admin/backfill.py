@@ -93,17 +93,25 @@ class BackfillRun:
     report: BackfillReport
     progress: Callable[[BackfillReport], None] | None = None
     poll_seconds: float = 2.0
+    lease_ttl: float = LEASE_TTL
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    renewed_at: float = 0.0
+
+    async def keep_lease(self, *, now: float | None = None) -> None:
+        """Renew the lease; raises RunBusy once another process has taken it."""
+        now = time.time() if now is None else now
+        lease = shopstate.lease_name(self.shop, "backfill")
+        if not await try_lease(self.store, lease, self.owner, now=now, ttl=self.lease_ttl):
+            raise RunBusy("another process took over the backfill lease")
+        self.renewed_at = now
+
+    async def keep_lease_now_and_then(self) -> None:
+        """Between writes (polls, downloads), renew once a quarter of the lease has passed."""
+        if time.time() - self.renewed_at > self.lease_ttl / 4:
+            await self.keep_lease()
 
     async def save(self) -> None:
-        if not await try_lease(
-            self.store,
-            shopstate.lease_name(self.shop, "backfill"),
-            self.owner,
-            now=time.time(),
-            ttl=LEASE_TTL,
-        ):
-            raise RunBusy("another process took over the backfill lease")
+        await self.keep_lease()
         await shopstate.write(self.store, self.shop, "backfill", self.cursor)
 
     def _inner_query(self, phase: str) -> tuple[str, str]:
@@ -133,6 +141,7 @@ class BackfillRun:
                 self.cursor["operation"],
                 poll_seconds=self.poll_seconds,
                 sleep=self.sleep,
+                keep=self.keep_lease_now_and_then,
             )
             if operation.get("status") == "COMPLETED":
                 return operation
@@ -166,13 +175,22 @@ class BackfillRun:
         seen = 0
         async for record in bulk.records(self.client, url):
             seen += 1
+            await self.keep_lease_now_and_then()
             if seen <= skip:
                 continue
+            if record.get("refunds"):
+                record["refunds"] = await self._refunds(record["id"])
             batch.append(to_webhook(record))
             if len(batch) >= BATCH:
                 await self._commit(writer, kind, batch)
                 batch = []
         await self._commit(writer, kind, batch)
+
+    async def _refunds(self, order_id: str) -> list[dict[str, Any]]:
+        """A refunded order's refunds in full: a bulk query cannot nest them."""
+        data = await self.client.query(queries.ORDER_REFUNDS, {"id": order_id}, scope="read_orders")
+        refunds = (data.get("order") or {}).get("refunds") or []
+        return [refund for refund in refunds if isinstance(refund, dict)]
 
     async def _commit(self, writer: IngestWriter, kind: str, batch: list[dict[str, Any]]) -> None:
         if not batch:
@@ -215,10 +233,11 @@ async def run_backfill(
     clock: Callable[[], datetime] = utc_now,
     progress: Callable[[BackfillReport], None] | None = None,
     poll_seconds: float = 2.0,
+    lease_ttl: float = LEASE_TTL,
 ) -> BackfillReport:
     """Run a backfill, or finish the interrupted one; raises RunBusy if one runs elsewhere."""
     owner, lease = uuid.uuid4().hex, shopstate.lease_name(shop, "backfill")
-    if not await try_lease(store, lease, owner, now=time.time(), ttl=LEASE_TTL):
+    if not await try_lease(store, lease, owner, now=time.time(), ttl=lease_ttl):
         raise RunBusy(f"a backfill of {shop} is already running")
     try:
         cursor = await shopstate.read(store, shop, "backfill")
@@ -234,7 +253,7 @@ async def run_backfill(
         if report.note:
             log.warning("shopify.backfill_shortened", shop=shop, note=report.note)
         run = BackfillRun(
-            store, client, shop, metrics, owner, cursor, report, progress, poll_seconds
+            store, client, shop, metrics, owner, cursor, report, progress, poll_seconds, lease_ttl
         )
         await run.save()
         for phase in PHASES[PHASES.index(cursor["phase"]) :]:

@@ -35,16 +35,16 @@ async def wait(
     *,
     poll_seconds: float = 2.0,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    on_poll: Callable[[dict[str, Any]], None] | None = None,
+    keep: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
-    """The operation once it has finished, whichever way."""
+    """The operation once it has finished, whichever way; `keep` runs between polls."""
     while True:
         data = await client.query(queries.BULK_OPERATION, {"id": operation_id})
         operation = data.get("bulkOperation")
         if operation is None:
             raise ShopifyAdminError(f"Shopify does not know bulk operation {operation_id}")
-        if on_poll is not None:
-            on_poll(operation)
+        if keep is not None:
+            await keep()
         if operation.get("status") in FINISHED:
             return dict(operation)
         await sleep(poll_seconds)

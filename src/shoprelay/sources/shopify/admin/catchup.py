@@ -35,7 +35,8 @@ ORDERS_PAGE = 50  # at most; the page size follows from what a record costs
 CUSTOMERS_PAGE = 100
 # Shopify's single-query limit is 1000 points; a page asks for at most this many.
 PAGE_COST = 800.0
-LEASE_TTL = 600.0
+# Renewed with every page: a process that died keeps others out this long at most.
+LEASE_TTL = 120.0
 
 
 class RunBusy(ShoprelayError):
@@ -75,10 +76,11 @@ async def run_catchup(
     first_since: datetime | None = None,
     clock: Callable[[], datetime] = utc_now,
     overlap: timedelta = OVERLAP,
+    lease_ttl: float = LEASE_TTL,
 ) -> CatchupReport:
     """One catch-up under the shop's lease; raises RunBusy when another process runs one."""
     owner, lease = uuid.uuid4().hex, shopstate.lease_name(shop, "catchup")
-    if not await try_lease(store, lease, owner, now=time.time(), ttl=LEASE_TTL):
+    if not await try_lease(store, lease, owner, now=time.time(), ttl=lease_ttl):
         raise RunBusy(f"a catch-up of {shop} is already running")
     try:
         started = clock()
@@ -91,7 +93,12 @@ async def run_catchup(
         )
         report = CatchupReport(since=sortable_utc(since))
         run = _Run(
-            client, IngestWriter(store), shop, metrics, report, _renewer(store, lease, owner)
+            client,
+            IngestWriter(store),
+            shop,
+            metrics,
+            report,
+            _renewer(store, lease, owner, lease_ttl),
         )
         for kind in ("customer", "order"):
             await run.pull(kind, since)
@@ -102,9 +109,9 @@ async def run_catchup(
         await release_lease(store, lease, owner)
 
 
-def _renewer(store: Store, lease: str, owner: str) -> Callable[[], Any]:
+def _renewer(store: Store, lease: str, owner: str, ttl: float) -> Callable[[], Any]:
     async def renew() -> None:
-        if not await try_lease(store, lease, owner, now=time.time(), ttl=LEASE_TTL):
+        if not await try_lease(store, lease, owner, now=time.time(), ttl=ttl):
             raise RunBusy("another process took over the catch-up lease")
 
     return renew

@@ -15,8 +15,20 @@ _ADDRESS = (
     "countryCodeV2 phone name"
 )
 
-# The upper-case words are placeholders: page sizes in paged queries, nothing in bulk queries,
-# which forbid `first` on nested connections (see order_selection).
+_REFUND = """
+id legacyResourceId createdAt note
+refundLineItems(first: 10) { edges { node {
+  id quantity subtotalSet { MONEY } totalTaxSet { MONEY }
+  lineItem { id sku title name originalUnitPriceSet { MONEY } }
+} } }
+transactions(first: 3) { edges { node {
+  id kind status gateway processedAt createdAt amountSet { MONEY }
+} } }
+""".replace("MONEY", _MONEY)
+
+# The upper-case words are placeholders: page sizes and the refunds in paged queries; in bulk
+# queries, which forbid `first` on nested connections and any connection inside a list (as
+# `refunds` is), only the refunds' ids: `ORDER_REFUNDS` reads the rest of a refunded order.
 _ORDER = """
 id legacyResourceId name number email phone note test tags discountCodes sourceName
 createdAt processedAt updatedAt cancelledAt cancelReason closedAt
@@ -30,16 +42,7 @@ customer {
 billingAddress { ADDRESS }
 shippingAddress { ADDRESS }
 fulfillments FULFILLMENTS { id legacyResourceId name status createdAt updatedAt }
-refunds REFUNDS {
-  id legacyResourceId createdAt note
-  refundLineItems LINES { edges { node {
-    id quantity subtotalSet { MONEY } totalTaxSet { MONEY }
-    lineItem { id sku title name originalUnitPriceSet { MONEY } }
-  } } }
-  transactions TRANSACTIONS { edges { node {
-    id kind status gateway processedAt createdAt amountSet { MONEY }
-  } } }
-}
+refunds REFUNDS { REFUND_FIELDS }
 lineItems LINES { PAGE_INFO edges { node {
   id name title sku vendor quantity variantTitle
   originalUnitPriceSet { MONEY }
@@ -58,26 +61,23 @@ defaultAddress { ADDRESS }
 # more line items has them paged by ORDER_LINE_ITEMS; more refunds than this are rare.
 _PAGED = {
     "LINES": "(first: 30)",
-    "TRANSACTIONS": "(first: 3)",
     "FULFILLMENTS": "(first: 5)",
     "REFUNDS": "(first: 3)",
+    "REFUND_FIELDS": _REFUND,
     "PAGE_INFO": "pageInfo { hasNextPage endCursor }",
 }
-# Bulk queries take no `first` on connections and no pageInfo; lists keep theirs.
 _BULK = {
     "LINES": "",
-    "TRANSACTIONS": "",
     "FULFILLMENTS": "(first: 50)",
     "REFUNDS": "(first: 50)",
+    "REFUND_FIELDS": "id legacyResourceId createdAt",
     "PAGE_INFO": "",
 }
-REFUND_LINES = {"paged": "(first: 10)", "bulk": ""}
 
 
 def order_selection(*, bulk: bool) -> str:
-    """An Order's fields; nested connections without `first` for a bulk query."""
-    selection = _ORDER.replace("refundLineItems LINES", "refundLineItems REFUND_LINES")
-    selection = selection.replace("REFUND_LINES", REFUND_LINES["bulk" if bulk else "paged"])
+    """An Order's fields, for a paged query or a bulk one."""
+    selection = _ORDER
     for placeholder, value in (_BULK if bulk else _PAGED).items():
         selection = selection.replace(placeholder, value)
     return selection
@@ -152,6 +152,12 @@ query OrderLineItems($id: ID!, $after: String) {
 }
 """
 
+ORDER_REFUNDS = """
+query OrderRefunds($id: ID!) {
+  order(id: $id) { id refunds(first: 20) { REFUND_FIELDS } }
+}
+""".replace("REFUND_FIELDS", _REFUND)
+
 BULK_OPERATION_RUN_QUERY = """
 mutation BulkOperationRunQuery($query: String!) {
   bulkOperationRunQuery(query: $query, groupObjects: true) {
@@ -209,6 +215,7 @@ PAGED_DOCUMENTS = {
     "OrdersUpdatedSince": ORDERS_UPDATED_SINCE,
     "CustomersUpdatedSince": CUSTOMERS_UPDATED_SINCE,
     "OrderLineItems": ORDER_LINE_ITEMS,
+    "OrderRefunds": ORDER_REFUNDS,
     "BulkOperationRunQuery": BULK_OPERATION_RUN_QUERY,
     "BulkOperation": BULK_OPERATION,
 }

@@ -70,13 +70,21 @@ async def one_round(
     try:
         await _recheck_subscriptions(store, client, shop)
         if settings.SHOPIFY_BACKFILL_ON_FIRST_START and await _backfill_due(store, shop):
-            await run_backfill(store, client, shop, metrics, days=settings.SHOPIFY_BACKFILL_DAYS)
+            await run_backfill(
+                store,
+                client,
+                shop,
+                metrics,
+                days=settings.SHOPIFY_BACKFILL_DAYS,
+                lease_ttl=settings.SHOPIFY_LEASE_SECONDS,
+            )
         report = await run_catchup(
             store,
             client,
             shop,
             metrics,
             first_since=utc_now() - timedelta(seconds=settings.SHOPIFY_CATCHUP_INTERVAL),
+            lease_ttl=settings.SHOPIFY_LEASE_SECONDS,
         )
     except RunBusy as busy:
         log.info("shopify.catchup_skipped", reason=str(busy))
