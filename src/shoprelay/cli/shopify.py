@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -79,11 +80,12 @@ def _subscription_problems(planned: SubscriptionPlan) -> list[str]:
 async def _check(config: Settings) -> int:
     shop = shop_of(config)
     stored = await _stored_url(config, shop)
-    async with client_from_settings(config) as client:
+    # A person waits for the answer: two tries, not the schedule's patient six.
+    async with client_from_settings(config, max_attempts=2) as client:
         try:
             info, scopes = await granted_scopes(client)
         except (ShopifyUnreachable, ShopifyAuthError) as error:
-            console.print(f"[bold red]{error}[/bold red]")
+            console.print(f"[bold red]{escape(str(error))}[/bold red]", soft_wrap=True)
             return 2
         console.print(
             f"[green]Shopify accepted the token[/green]: {info['name']} "
@@ -94,7 +96,7 @@ async def _check(config: Settings) -> int:
         problems = _scope_problems(config, scopes)
         problems += await _check_subscriptions(client, stored)
     for problem in problems:
-        console.print(f"[bold red]PROBLEM[/bold red] {problem}")
+        console.print(f"[bold red]PROBLEM[/bold red] {escape(problem)}", soft_wrap=True)
     if not problems:
         console.print("[green]everything is in place[/green]")
     return 1 if problems else 0
@@ -137,9 +139,9 @@ def register(
     The URL is stored, so `serve` re-creates subscriptions Shopify removes.
     """
     config = settings()
-    check_url(url)
 
     async def work() -> SubscriptionPlan:
+        check_url(url)
         shop = shop_of(config)
         async with client_from_settings(config) as client:
             planned = await ensure_subscriptions(client, url, dry_run=dry_run)
@@ -164,7 +166,8 @@ def register(
     if planned.foreign:
         console.print(f"{len(planned.foreign)} subscription(s) shoprelay did not make: left alone")
     console.print(
-        f"{planned.changes} change(s) {'to make' if dry_run else 'made'}; webhooks go to {url}"
+        f"{planned.changes} change(s) {'to make' if dry_run else 'made'}; webhooks go to {url}",
+        soft_wrap=True,
     )
 
 
@@ -204,7 +207,7 @@ def _print_summary(report: BackfillReport) -> None:
         table.add_row("Resumed", "yes: an interrupted backfill was finished")
     console.print(table)
     if report.note:
-        console.print(f"[bold yellow]NOTE[/bold yellow] {report.note}")
+        console.print(f"[bold yellow]NOTE[/bold yellow] {escape(report.note)}", soft_wrap=True)
 
 
 @app.command()

@@ -16,10 +16,9 @@ def shop_of(settings: Settings) -> str:
     return settings.SHOPIFY_SHOP
 
 
-def client_from_settings(settings: Settings) -> AdminClient:
+def client_from_settings(settings: Settings, *, max_attempts: int = 6) -> AdminClient:
     shop_of(settings)
     assert settings.SHOPIFY_API_KEY is not None
     url = settings.shopify_admin_url or f"https://{settings.SHOPIFY_SHOP}"
-    return AdminClient(
-        url, settings.SHOPIFY_API_KEY.get_secret_value(), settings.SHOPIFY_API_VERSION
-    )
+    token = settings.SHOPIFY_API_KEY.get_secret_value()
+    return AdminClient(url, token, settings.SHOPIFY_API_VERSION, max_attempts=max_attempts)
