@@ -11,17 +11,7 @@ import sys
 from typing import Any
 
 import pytest
-from tests.support.harness import eventually, free_port, klaviyo_sim
-
-from shoprelay.mapping.shopify_fields import ShopifyMetrics
-from shoprelay.mapping.values import from_sortable_utc
-from shoprelay.sources.shopify.admin import shopstate
-from shoprelay.sources.shopify.admin.backfill import run_backfill
-from shoprelay.sources.shopify.admin.client import AdminClient
-from shoprelay.sources.shopify.admin.subscriptions import ensure_subscriptions
-from shoprelay.store.database import Store
-
-from .support import (
+from tests.integration.shopify_admin.support import (
     SHOP,
     TOKEN,
     AdminSimServer,
@@ -31,6 +21,15 @@ from .support import (
     relay_on,
     relay_settings,
 )
+from tests.support.harness import eventually, free_port, klaviyo_sim
+
+from shoprelay.mapping.shopify_fields import ShopifyMetrics
+from shoprelay.mapping.values import from_sortable_utc
+from shoprelay.sources.shopify.admin import shopstate
+from shoprelay.sources.shopify.admin.backfill import run_backfill
+from shoprelay.sources.shopify.admin.client import AdminClient
+from shoprelay.sources.shopify.admin.subscriptions import ensure_subscriptions
+from shoprelay.store.database import Store
 
 ORDERS = 800  # the 20,000-order run is `python -m bench shopify`
 

@@ -9,13 +9,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from tests.integration.shopify_admin.support import SHOP, TOKEN
 from tests.support.harness import free_port
 from typer.testing import CliRunner
 
 from shoprelay.cli.main import app
 from shoprelay.sources.shopify.admin.subscriptions import wanted_topics
-
-from .support import SHOP, TOKEN
 
 SIM_START_SECONDS = 30
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

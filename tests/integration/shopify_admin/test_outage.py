@@ -6,13 +6,7 @@ from __future__ import annotations
 
 import collections
 
-from tests.support.harness import eventually, free_port, klaviyo_sim
-
-from shoprelay.sources.shopify.admin import shopstate
-from shoprelay.sources.shopify.admin.client import AdminClient
-from shoprelay.sources.shopify.admin.subscriptions import ensure_subscriptions, wanted_topics
-
-from .support import (
+from tests.integration.shopify_admin.support import (
     SHOP,
     TOKEN,
     admin_sim,
@@ -22,6 +16,11 @@ from .support import (
     relay_on,
     relay_settings,
 )
+from tests.support.harness import eventually, free_port, klaviyo_sim
+
+from shoprelay.sources.shopify.admin import shopstate
+from shoprelay.sources.shopify.admin.client import AdminClient
+from shoprelay.sources.shopify.admin.subscriptions import ensure_subscriptions, wanted_topics
 
 INTERVAL = 2.0  # SHOPIFY_CATCHUP_INTERVAL, seconds
 

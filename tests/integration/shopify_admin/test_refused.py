@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+from tests.integration.shopify_admin.support import SHOP, TOKEN, admin_sim
+
 from shoprelay.config import load_settings
 from shoprelay.service import shopify_metrics
 from shoprelay.sources.shopify.admin import shopstate
@@ -13,8 +15,6 @@ from shoprelay.sources.shopify.admin.schedule import one_round
 from shoprelay.sources.shopify.admin.status import shopify_admin_status
 from shoprelay.store.database import Store
 from shoprelay.store.leases import try_lease
-
-from .support import SHOP, TOKEN, admin_sim
 
 SETTINGS = load_settings(
     {"SHOPIFY_SHOP": SHOP, "SHOPIFY_API_KEY": TOKEN, "SHOPIFY_BACKFILL_ON_FIRST_START": "false"}
