@@ -21,6 +21,7 @@ from tests.support.harness import eventually, free_port, klaviyo_sim
 from shoprelay.sources.shopify.admin import shopstate
 from shoprelay.sources.shopify.admin.client import AdminClient
 from shoprelay.sources.shopify.admin.subscriptions import ensure_subscriptions, wanted_topics
+from shoprelay.store.database import Store
 
 INTERVAL = 2.0  # SHOPIFY_CATCHUP_INTERVAL, seconds
 
@@ -81,3 +82,30 @@ async def test_an_outage_is_closed_within_one_catch_up_interval(database_url: st
         assert [event for event, n in sent.items() if n > 1] == []
         # Nothing was sent twice for Klaviyo to drop either.
         assert klaviyo.sim.event_log.duplicates_ignored == 0
+
+
+async def test_serve_backfills_on_first_start_once(database_url: str) -> None:
+    async with klaviyo_sim() as klaviyo, admin_sim(seed_orders=30, seed_days=80) as shop:
+        settings = relay_settings(database_url, klaviyo, shop, SHOPIFY_CATCHUP_INTERVAL=3600)
+        expected = await expected_events(shop)
+        async with relay_on(settings, free_port()) as relay:
+            await eventually(lambda: expected <= set(klaviyo_events(klaviyo)), timeout=30)
+            assert (await shopstate.read(relay.store, SHOP, "backfill"))["phase"] == "done"
+            await eventually(lambda: _last_catchup(relay.store), timeout=30)
+            first_round = await _last_catchup(relay.store)
+        assert all(event.backfill for event in klaviyo.sim.events)
+        operations = len((await shop.control("GET", "/stats"))["bulk_operations"])
+        async with relay_on(settings, free_port()) as relay:
+
+            async def next_round() -> bool:
+                return await _last_catchup(relay.store) not in {None, first_round}
+
+            await eventually(next_round, timeout=30)
+        # The second start caught up; it did not import the history again.
+        assert len((await shop.control("GET", "/stats"))["bulk_operations"]) == operations
+
+
+async def _last_catchup(store: Store) -> str | None:
+    """When the last catch-up round finished."""
+    report = await shopstate.read(store, SHOP, "report")
+    return (report.get("last_catchup") or {}).get("at")
