@@ -61,7 +61,7 @@ async def main(args: argparse.Namespace) -> None:
         if "shipstation" in scenarios:
             await shipstation.run(shipstation.ShipStationSize(), work)
         if "shopify" in scenarios:
-            await shopify.run(shopify.ShopifySize(), work)
+            await shopify.run(backends, shopify.ShopifySize(), work)
         if "memory" in scenarios:
             await memory.run(backends, memory.MemorySize(large=args.backlog), work)
         if "paths" in scenarios:

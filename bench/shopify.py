@@ -75,7 +75,7 @@ async def _backfill(url: str, database_url: str) -> Row:
     }
 
 
-async def measured(orders: int, size: ShopifySize, work: Path) -> Row:
+async def measured(backend: str, orders: int, size: ShopifySize, work: Path) -> Row:
     config = ShopifyAdminSimConfig(
         seed_orders=orders, seed_days=size.days - 1, restore_rate=RESTORE_RATE
     )
@@ -83,7 +83,7 @@ async def measured(orders: int, size: ShopifySize, work: Path) -> Row:
     sim = app.state.sim
     refunded = sum(1 for order in sim.shop.orders.values() if order.payload().get("refunds"))
     spawn = multiprocessing.get_context("spawn")
-    async with serving(app) as url, databases.fresh("sqlite", work) as database_url:
+    async with serving(app) as url, databases.fresh(backend, work) as database_url:
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
             loop = asyncio.get_running_loop()
             found: Row = await loop.run_in_executor(
@@ -97,7 +97,7 @@ async def measured(orders: int, size: ShopifySize, work: Path) -> Row:
     refunds_cost = found["cost_actual"] - 2 * 10 - polls
     least = (2 * 10 + 2 + refunds_cost) / max(found["orders_read"], 1)
     return (
-        {"orders_seeded": orders, "refunded_orders": refunded}
+        {"backend": backend, "orders_seeded": orders, "refunded_orders": refunded}
         | found
         | {
             "cost_per_order": round(per_order, 2),
@@ -108,13 +108,16 @@ async def measured(orders: int, size: ShopifySize, work: Path) -> Row:
     )
 
 
-async def run(size: ShopifySize, work: Path) -> list[Row]:
-    rows = [await measured(orders, size, work) for orders in size.orders]
-    small, large = rows[0], rows[-1]
-    large["rss_vs_small"] = report.ratio(large["peak_rss_mib"], small["peak_rss_mib"])
+async def run(backends: tuple[str, ...], size: ShopifySize, work: Path) -> list[Row]:
+    rows = []
+    for backend in backends:
+        measured_rows = [await measured(backend, orders, size, work) for orders in size.orders]
+        small, large = measured_rows[0], measured_rows[-1]
+        large["rss_vs_small"] = report.ratio(large["peak_rss_mib"], small["peak_rss_mib"])
+        rows += measured_rows
     notes = [
-        f"backfill of {size.days} days through bulk operations into SQLite, in a spawned "
-        "process; the simulator serves the JSONL result from a file",
+        f"backfill of {size.days} days through bulk operations, in a spawned process; the "
+        "simulator serves the JSONL result from a file",
         f"simulator bucket restore rate {RESTORE_RATE:g} points/s (Shopify Plus; Standard is "
         "100/s): bulk queries cost almost nothing, each refunded order one OrderRefunds query",
         "cost_per_order: points Shopify charged (actualQueryCost) per order read; "

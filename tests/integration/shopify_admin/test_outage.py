@@ -65,7 +65,7 @@ async def test_an_outage_is_closed_within_one_catch_up_interval(database_url: st
         expected = await expected_events(shop)
         assert not expected <= set(klaviyo_events(klaviyo))  # the gap is real
 
-        async with relay_on(settings, port):
+        async with relay_on(settings, port) as relay:
             # Within one interval of the restart (the first round runs at once), plus delivery.
             await eventually(
                 lambda: expected <= set(klaviyo_events(klaviyo)), timeout=INTERVAL + 20
@@ -76,6 +76,12 @@ async def test_an_outage_is_closed_within_one_catch_up_interval(database_url: st
                 return len(topics) == len(wanted_topics())
 
             await eventually(subscribed_again, timeout=INTERVAL + 10)
+            # The log, status and /metrics say so.
+            status = (await shop.http.get(f"{relay.url}/status")).json()["shopify_admin"]
+            assert status["subscriptions"]["recreated_total"] >= 2
+            assert {"orders/create", "orders/updated"} <= set(status["subscriptions"]["recreated"])
+            metrics = (await shop.http.get(f"{relay.url}/metrics")).text
+            assert "shoprelay_shopify_subscriptions_recreated_total" in metrics
 
         sent = collections.Counter(klaviyo_events(klaviyo))
         assert set(sent) == expected
