@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from shoprelay.sources.shopify.admin.records import RECEIPT_PREFIXES
 from shoprelay.sources.shopify.admin.status import shopify_admin_status
 from shoprelay.store import deadletters, outbox, pauses, receipts, retention
 from shoprelay.store.database import Store
@@ -28,7 +29,7 @@ async def collect(
         active = await pauses.active_pauses(conn, now)
         errors = await pauses.last_errors(conn)
         open_letters = await deadletters.count_open(conn)
-        webhooks = await receipts.delivery_outcomes(conn)
+        webhooks = await receipts.delivery_outcomes(conn, excluding=RECEIPT_PREFIXES)
         shipstation = await _shipstation(conn, shipstation_enabled)
         shopify_admin = await shopify_admin_status(conn, shopify_shop)
         warnings = await store.dialect.warnings(conn)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 
+from sqlalchemy import select
 from tests.integration.shopify_admin.support import (
     SHOP,
     TOKEN,
@@ -22,6 +23,7 @@ from shoprelay.sources.shopify.admin import shopstate
 from shoprelay.sources.shopify.admin.client import AdminClient
 from shoprelay.sources.shopify.admin.subscriptions import ensure_subscriptions, wanted_topics
 from shoprelay.store.database import Store
+from shoprelay.store.schema import webhook_receipts
 
 INTERVAL = 2.0  # SHOPIFY_CATCHUP_INTERVAL, seconds
 
@@ -77,7 +79,11 @@ async def test_an_outage_is_closed_within_one_catch_up_interval(database_url: st
 
             await eventually(subscribed_again, timeout=INTERVAL + 10)
             # The log, status and /metrics say so.
-            status = (await shop.http.get(f"{relay.url}/status")).json()["shopify_admin"]
+            document = (await shop.http.get(f"{relay.url}/status")).json()
+            status = document["shopify_admin"]
+            # What catch-up read is counted apart from the webhooks.
+            assert status["records"]["catchup"]["processed"] > 0
+            assert sum(document["webhooks"].values()) == await _webhook_receipts(relay.store)
             assert status["subscriptions"]["recreated_total"] >= 2
             assert {"orders/create", "orders/updated"} <= set(status["subscriptions"]["recreated"])
             metrics = (await shop.http.get(f"{relay.url}/metrics")).text
@@ -109,6 +115,12 @@ async def test_serve_backfills_on_first_start_once(database_url: str) -> None:
             await eventually(next_round, timeout=30)
         # The second start caught up; it did not import the history again.
         assert len((await shop.control("GET", "/stats"))["bulk_operations"]) == operations
+
+
+async def _webhook_receipts(store: Store) -> int:
+    async with store.read() as conn:
+        rows = await conn.execute(select(webhook_receipts.c.webhook_id))
+        return sum(1 for (webhook_id,) in rows if not webhook_id.startswith("catchup:"))
 
 
 async def _last_catchup(store: Store) -> str | None:

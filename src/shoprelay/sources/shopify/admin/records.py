@@ -23,6 +23,9 @@ from shoprelay.store.ingest import IngestWriter, WebhookDelivery
 from shoprelay.store.plans import Plan
 
 TOPIC_OF = {"order": "orders/updated", "customer": "customers/update"}
+# How their receipt ids begin, so `status` counts them apart from webhooks.
+ORIGINS = ("catchup", "backfill")
+RECEIPT_PREFIXES = tuple(f"{origin}:" for origin in ORIGINS)
 
 
 def as_backfill(planned: Plan) -> Plan:

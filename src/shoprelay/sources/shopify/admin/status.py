@@ -6,8 +6,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shoprelay.sources.shopify.admin.records import ORIGINS
 from shoprelay.sources.shopify.admin.shopstate import cursor_name
 from shoprelay.store.cursors import get_cursor
+from shoprelay.store.receipts import outcomes_of
 
 
 async def shopify_admin_status(conn: AsyncConnection, shop: str | None) -> dict[str, Any]:
@@ -31,6 +33,8 @@ async def shopify_admin_status(conn: AsyncConnection, shop: str | None) -> dict[
         "last_error": report.get("last_error"),
         "webhook_url": url.get("url"),
         "subscriptions": report.get("subscriptions"),
+        # Records read by catch-up and backfill, by what their commit made of them.
+        "records": {origin: await outcomes_of(conn, f"{origin}:") for origin in ORIGINS},
         "backfill": {
             key: backfill.get(key)
             for key in ("phase", "from", "to", "days", "days_asked", "note", "done", "finished_at")
