@@ -8,10 +8,10 @@ from pathlib import Path
 
 import uvloop
 
-from bench import databases, drain, endtoend, ingest, memory, paths, shipstation
+from bench import databases, drain, endtoend, ingest, memory, paths, shipstation, shopify
 
 # The order they run in: the priority.
-SCENARIOS = ("ingest", "endtoend", "drain", "shipstation")
+SCENARIOS = ("ingest", "endtoend", "drain", "shipstation", "shopify")
 # Run by name: filling a million-item backlog takes minutes (`python -m bench memory`), and the
 # hot paths are a tool for changes (`python -m bench paths`), not the figures.
 EXTRA_SCENARIOS = ("memory", "paths")
@@ -60,6 +60,8 @@ async def main(args: argparse.Namespace) -> None:
             await drain.run(backends, backlog, work)
         if "shipstation" in scenarios:
             await shipstation.run(shipstation.ShipStationSize(), work)
+        if "shopify" in scenarios:
+            await shopify.run(backends, shopify.ShopifySize(), work)
         if "memory" in scenarios:
             await memory.run(backends, memory.MemorySize(large=args.backlog), work)
         if "paths" in scenarios:

@@ -38,7 +38,18 @@ class Settings(BaseSettings):
 
     SHOPIFY_WEBHOOK_SECRET: SecretStr | None = None
     SHOPIFY_WEBHOOK_SECRET_PREVIOUS: SecretStr | None = None
+    # The Admin API token (shpat_…): webhook registration, catch-up and backfill need it.
     SHOPIFY_API_KEY: SecretStr | None = None
+    SHOPIFY_SHOP: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+    SHOPIFY_API_VERSION: str = Field(default="2026-10", pattern=r"^(\d{4}-\d{2}|unstable)$")
+    # Default https://{SHOPIFY_SHOP}; point it at the simulator to test.
+    SHOPIFY_ADMIN_URL: str | None = None
+    SHOPIFY_CATCHUP_INTERVAL: float = Field(default=900.0, gt=0)
+    SHOPIFY_BACKFILL_DAYS: int = Field(default=90, ge=0)
+    # Whether `serve` imports SHOPIFY_BACKFILL_DAYS of history on its first start with a token.
+    SHOPIFY_BACKFILL_ON_FIRST_START: bool = True
+    # How long a catch-up or backfill whose process died keeps another from starting.
+    SHOPIFY_LEASE_SECONDS: float = Field(default=120.0, ge=5)
     SHOPIFY_MAX_BODY_BYTES: int = Field(default=2_000_000, gt=0)
     # 0 turns the check off.
     SHOPIFY_WEBHOOK_MAX_AGE_SECONDS: float = Field(default=WEBHOOK_MAX_AGE_SECONDS, ge=0)
@@ -108,9 +119,11 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return url
 
-    @field_validator("KLAVIYO_API_URL", "SHIPSTATION_API_URL")
+    @field_validator("KLAVIYO_API_URL", "SHIPSTATION_API_URL", "SHOPIFY_ADMIN_URL")
     @classmethod
-    def _http_url(cls, url: str) -> str:
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
         if not url.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return url.rstrip("/")
@@ -136,6 +149,17 @@ class Settings(BaseSettings):
         """Current webhook secret first, then the previous one during rotation."""
         found = [self.SHOPIFY_WEBHOOK_SECRET, self.SHOPIFY_WEBHOOK_SECRET_PREVIOUS]
         return [s.get_secret_value().encode() for s in found if s is not None]
+
+    @property
+    def shopify_admin_enabled(self) -> bool:
+        """Whether the Admin API can be used: a token and the shop it belongs to."""
+        return self.SHOPIFY_API_KEY is not None and self.SHOPIFY_SHOP is not None
+
+    @property
+    def shopify_admin_url(self) -> str | None:
+        if self.SHOPIFY_ADMIN_URL is not None:
+            return self.SHOPIFY_ADMIN_URL
+        return None if self.SHOPIFY_SHOP is None else f"https://{self.SHOPIFY_SHOP}"
 
     @property
     def shipstation_enabled(self) -> bool:

@@ -124,6 +124,7 @@ class Service:
             database=self.store.backend,
             role=("all" if receive else "delivery") if self.background else "receiver",
             shipstation=self.settings.shipstation_enabled and self.background,
+            shopify_catchup=self.settings.shopify_admin_enabled and self.background,
         )
 
     def _start_background(self) -> None:
@@ -139,6 +140,11 @@ class Service:
                     run_scheduler(self.store, self.settings, self._stop), name="shipstation"
                 )
             )
+        if self.settings.shopify_admin_enabled:
+            from shoprelay.sources.shopify.admin.schedule import run_scheduler as catch_up
+
+            work = catch_up(self.store, self.settings, shopify_metrics(self.settings), self._stop)
+            self._tasks.append(asyncio.create_task(work, name="shopify-catchup"))
 
     async def _clear_old_bodies(self, keep_seconds: float) -> None:
         """Clear delivered items' bodies past the retention window, now and then every 10 min."""
@@ -194,6 +200,9 @@ class Service:
         return True, "ok"
 
     async def status(self) -> dict[str, Any]:
+        settings = self.settings
         return await status.collect(
-            self.store, shipstation_enabled=self.settings.shipstation_enabled
+            self.store,
+            shipstation_enabled=settings.shipstation_enabled,
+            shopify_shop=settings.SHOPIFY_SHOP if settings.shopify_admin_enabled else None,
         )

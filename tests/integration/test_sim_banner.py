@@ -92,3 +92,29 @@ def test_shipstation_banner_names_the_key_and_secret_it_accepts() -> None:
         assert httpx.get(f"{url}/stores", auth=credentials).status_code == 200
         default = ("ss_sim_key", "ss_sim_secret")
         assert httpx.get(f"{url}/stores", auth=default).status_code == 401
+
+
+def test_shopify_banner_names_the_shop_token_and_admin_url() -> None:
+    """--token chooses the Admin API token; the banner's settings reach the seeded shop."""
+    arguments = (
+        "--token",
+        "shpat_mine",
+        "--orders",
+        "3",
+        "--days",
+        "30",
+        "--scopes",
+        "read_orders",
+    )
+    with simulator("shopify", *arguments) as (banner, settings):
+        assert "accepting the access token shpat_mine with scopes read_orders" in banner
+        assert settings["SHOPIFY_SHOP"] == "sim-shop.myshopify.com"
+        url = f"{settings['SHOPIFY_ADMIN_URL']}/admin/api/2026-10/graphql.json"
+        query = {"query": "{ orders(first: 5) { nodes { id } } }"}
+
+        def ask(token: str) -> httpx.Response:
+            return httpx.post(url, json=query, headers={"X-Shopify-Access-Token": token})
+
+        answer = ask(settings["SHOPIFY_API_KEY"])
+        assert len(answer.json()["data"]["orders"]["nodes"]) == 3
+        assert ask("shpat_sim_token").status_code == 401

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from shoprelay.cli import dlq, privacy, shipstation, sim
+from shoprelay.cli import dlq, privacy, shipstation, shopify, sim
 from shoprelay.sim.shopify_samples import sample_topics
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app.add_typer(dlq.app, name="dlq")
 app.add_typer(sim.app, name="sim")
 app.add_typer(shipstation.app, name="shipstation")
 app.add_typer(privacy.app, name="privacy")
+app.add_typer(shopify.app, name="shopify")
 
 
 @app.command()

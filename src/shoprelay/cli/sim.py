@@ -12,8 +12,9 @@ import uvicorn
 from shoprelay.cli.common import bind_port, clear_errors
 from shoprelay.sim.klaviyo_config import DEMO_API_KEY
 from shoprelay.sim.shipstation_state import ShipStationSimConfig
+from shoprelay.sim.shopify_admin_state import ShopifyAdminSimConfig
 
-app = typer.Typer(help="Simulators of Klaviyo and ShipStation for demos and tests.")
+app = typer.Typer(help="Simulators of Klaviyo, ShipStation and Shopify for demos and tests.")
 
 PortOption = Annotated[int, typer.Option(help="Port to listen on (0: any free port).")]
 HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
@@ -104,6 +105,72 @@ def shipstation(
         )
 
     config = ShipStationSimConfig(api_key=api_key, api_secret=api_secret)
+    _serve(create_app(config), host, port, banner)
+
+
+@app.command()
+def shopify(
+    *,
+    port: PortOption = 8300,
+    host: HostOption = "127.0.0.1",
+    token: Annotated[str, typer.Option(help="The Admin API access token the shop accepts.")] = (
+        ShopifyAdminSimConfig.access_token
+    ),
+    shop: Annotated[str, typer.Option(help="The shop's myshopify.com domain.")] = (
+        ShopifyAdminSimConfig.shop
+    ),
+    scopes: Annotated[str, typer.Option(help="Scopes granted to the token, comma-separated.")] = (
+        ",".join(ShopifyAdminSimConfig.scopes)
+    ),
+    webhook_secret: Annotated[
+        str, typer.Option(help="The secret its webhook deliveries are signed with.")
+    ] = ShopifyAdminSimConfig.webhook_secret,
+    orders: Annotated[int, typer.Option(help="Orders already in the shop at start.")] = 200,
+    days: Annotated[float, typer.Option(help="Over how many past days those orders spread.")] = (
+        90.0
+    ),
+) -> None:
+    """Shopify's GraphQL Admin API (2026-10): schema-checked queries, cost limits, bulk
+    operations, webhook subscriptions it delivers to (and deletes after 8 failures).
+
+    \b
+    Control endpoints (no token needed):
+      POST /_sim/seed              {"orders": 20000, "days": 90}
+      POST /_sim/orders            {"count": 5}: new orders, webhooks
+      POST /_sim/orders/ID/ACTION  update, fulfill, cancel, refund
+      POST /_sim/activity          {"changes": 20}: random changes
+      POST /_sim/customers/ID/consent  {"email": "SUBSCRIBED"}
+      POST /_sim/scopes            {"scopes": ["read_orders"]}
+      POST /_sim/endpoint          {"failure": "refuse" | 503 | null}
+                                   (how shoprelay's endpoint fails)
+      GET  /_sim/subscriptions     live and deleted subscriptions
+      GET  /_sim/stats             requests, cost, THROTTLED, deliveries
+    """
+    from shoprelay.sim.shopify_admin import create_app
+
+    def banner(url: str) -> str:
+        return (
+            f"Shopify Admin API simulator at {url} for the shop {shop}, accepting the access "
+            f"token {token} with scopes {scopes}; {orders} orders over {days:g} days.\n"
+            "Point shoprelay at it with these settings (environment or .env):\n\n"
+            f"SHOPIFY_SHOP={shop}\n"
+            f"SHOPIFY_API_KEY={token}\n"
+            f"SHOPIFY_ADMIN_URL={url}\n"
+            f"SHOPIFY_WEBHOOK_SECRET={webhook_secret}\n\n"
+            f"GraphQL: POST {url}/admin/api/2026-10/graphql.json "
+            "(header X-Shopify-Access-Token)\n"
+            f"Change the shop: curl -X POST {url}/_sim/activity -d '{{\"changes\": 20}}'\n"
+            "Control endpoints: shoprelay sim shopify --help. Ctrl-C stops it."
+        )
+
+    config = ShopifyAdminSimConfig(
+        shop=shop,
+        access_token=token,
+        scopes=tuple(s.strip() for s in scopes.split(",") if s.strip()),
+        webhook_secret=webhook_secret,
+        seed_orders=orders,
+        seed_days=days,
+    )
     _serve(create_app(config), host, port, banner)
 
 

@@ -19,7 +19,9 @@ def status(as_json: bool) -> None:
     async def main() -> dict[str, Any]:
         async def work(store: Store) -> dict[str, Any]:
             return await status_document.collect(
-                store, shipstation_enabled=config.shipstation_enabled
+                store,
+                shipstation_enabled=config.shipstation_enabled,
+                shopify_shop=config.SHOPIFY_SHOP if config.shopify_admin_enabled else None,
             )
 
         return await with_store(config, work, read_only=True)
@@ -58,6 +60,11 @@ def _print(document: dict[str, Any]) -> None:
             f"last error {show_time(error['at'])} {error['endpoint']} "
             f"{error['status_code'] or ''}: {error['detail']}"
         )
+    admin = document["shopify_admin"]
+    if admin["catchup"] == "off":
+        console.print(f"Shopify catch-up is off: {admin['reason']}")
+    else:
+        console.print_json(orjson.dumps(admin).decode())
     shipstation = document["shipstation"]
     if shipstation.get("enabled"):
         console.print_json(orjson.dumps(shipstation).decode())

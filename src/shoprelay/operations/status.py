@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from shoprelay.sources.shopify.admin.records import RECEIPT_PREFIXES
+from shoprelay.sources.shopify.admin.status import shopify_admin_status
 from shoprelay.store import deadletters, outbox, pauses, receipts, retention
 from shoprelay.store.database import Store
 
@@ -12,7 +14,11 @@ STATUS_VERSION = 1
 
 
 async def collect(
-    store: Store, *, shipstation_enabled: bool, now: float | None = None
+    store: Store,
+    *,
+    shipstation_enabled: bool,
+    shopify_shop: str | None = None,
+    now: float | None = None,
 ) -> dict[str, Any]:
     """Counts, pauses and last errors; works whether or not `serve` is running."""
     now = time.time() if now is None else now
@@ -23,8 +29,9 @@ async def collect(
         active = await pauses.active_pauses(conn, now)
         errors = await pauses.last_errors(conn)
         open_letters = await deadletters.count_open(conn)
-        webhooks = await receipts.delivery_outcomes(conn)
+        webhooks = await receipts.delivery_outcomes(conn, excluding=RECEIPT_PREFIXES)
         shipstation = await _shipstation(conn, shipstation_enabled)
+        shopify_admin = await shopify_admin_status(conn, shopify_shop)
         warnings = await store.dialect.warnings(conn)
     return {
         "version": STATUS_VERSION,
@@ -46,6 +53,7 @@ async def collect(
             for outcome in ("processed", "stale", "ignored", "unprocessable")
         },
         "shipstation": shipstation,
+        "shopify_admin": shopify_admin,
     }
 
 

@@ -5,12 +5,13 @@ Money is Decimal arithmetic rendered as Shopify's strings, so every total adds u
 
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import Callable, Collection
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+import orjson
 
 from shoprelay.sim.shopify_payloads import (
     CENT,
@@ -27,6 +28,11 @@ from shoprelay.sim.shopify_payloads import (
 )
 
 DISCOUNT_CODE, DISCOUNT_RATE = "WELCOME10", Decimal("0.10")
+
+
+def _json_copy(value: Any) -> Any:
+    """A deep copy of JSON data; ten times faster than copy.deepcopy, which seeding feels."""
+    return orjson.loads(orjson.dumps(value))
 
 
 # --- orders ----------------------------------------------------------------------------------
@@ -199,7 +205,7 @@ def _shipping_line(rng: random.Random, price: Decimal) -> dict[str, Any]:
 
 def fulfill_order(rng: random.Random, order: dict[str, Any], *, at: datetime) -> dict[str, Any]:
     """The order after every line shipped in one fulfillment (orders/fulfilled)."""
-    shipped = copy.deepcopy(order)
+    shipped: dict[str, Any] = _json_copy(order)
     for line in shipped["line_items"]:
         line.update(fulfillment_status="fulfilled", fulfillable_quantity=0)
     fulfillment_id, tracking = new_id(rng), f"1Z{rng.getrandbits(48):012X}"
@@ -219,7 +225,7 @@ def fulfill_order(rng: random.Random, order: dict[str, Any], *, at: datetime) ->
             "tracking_url": f"https://www.ups.com/track?tracknum={tracking}",
             "tracking_urls": [f"https://www.ups.com/track?tracknum={tracking}"],
             "updated_at": stamp(at),
-            "line_items": copy.deepcopy(shipped["line_items"]),
+            "line_items": _json_copy(shipped["line_items"]),
         }
     )
     shipped.update(fulfillment_status="fulfilled", updated_at=stamp(at))
@@ -276,7 +282,7 @@ def _refund_line(rng: random.Random, line: dict[str, Any]) -> dict[str, Any]:
         "total_tax": float(tax),
         "subtotal_set": money_set(subtotal, "USD"),
         "total_tax_set": money_set(tax, "USD"),
-        "line_item": copy.deepcopy(line),
+        "line_item": _json_copy(line),
     }
 
 
@@ -306,8 +312,8 @@ def _refund_transaction(
 
 def refund_order(order: dict[str, Any], refund: dict[str, Any]) -> dict[str, Any]:
     """The order as orders/updated shows it once `refund` is applied."""
-    refunded = copy.deepcopy(order)
-    refunded["refunds"].append(copy.deepcopy(refund))
+    refunded: dict[str, Any] = _json_copy(order)
+    refunded["refunds"].append(_json_copy(refund))
     every_line = {line["id"] for line in order["line_items"]}
     back = {line["line_item_id"] for line in refund["refund_line_items"]}
     whole = back >= every_line

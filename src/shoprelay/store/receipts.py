@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, not_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoprelay.store.database import Store
@@ -18,7 +18,26 @@ async def has_receipt(store: Store, shop: str, webhook_id: str) -> bool:
         return (await conn.execute(query)).first() is not None
 
 
-async def delivery_outcomes(conn: AsyncConnection) -> dict[str, int]:
-    """Webhook deliveries by outcome: processed, ignored, stale, unprocessable."""
-    query = select(webhook_receipts.c.outcome, func.count()).group_by(webhook_receipts.c.outcome)
+async def delivery_outcomes(
+    conn: AsyncConnection, *, excluding: tuple[str, ...] = ()
+) -> dict[str, int]:
+    """Webhook deliveries by outcome: processed, ignored, stale, unprocessable; receipts whose
+    id starts with one of `excluding` (records a source pulled, not webhooks) left out."""
+    webhook_id = webhook_receipts.c.webhook_id
+    query = (
+        select(webhook_receipts.c.outcome, func.count())
+        .where(*(not_(webhook_id.startswith(prefix, autoescape=True)) for prefix in excluding))
+        .group_by(webhook_receipts.c.outcome)
+    )
+    return {str(outcome): int(n) for outcome, n in (await conn.execute(query)).all()}
+
+
+async def outcomes_of(conn: AsyncConnection, prefix: str) -> dict[str, int]:
+    """Receipts whose id starts with `prefix`, by outcome."""
+    webhook_id = webhook_receipts.c.webhook_id
+    query = (
+        select(webhook_receipts.c.outcome, func.count())
+        .where(webhook_id.startswith(prefix, autoescape=True))
+        .group_by(webhook_receipts.c.outcome)
+    )
     return {str(outcome): int(n) for outcome, n in (await conn.execute(query)).all()}

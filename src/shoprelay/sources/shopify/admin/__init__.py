@@ -1,0 +1,1 @@
+"""Shopify's GraphQL Admin API: the queries shoprelay sends, the client, and the converter."""
