@@ -16,6 +16,7 @@ from shoprelay.service import Service
 from shoprelay.sim.shopify_admin import create_app as create_admin_sim
 from shoprelay.sim.shopify_admin_state import ShopifyAdminSim, ShopifyAdminSimConfig
 from shoprelay.sources.shopify.topics import plan
+from shoprelay.web.admin import create_admin_app
 from shoprelay.web.app import create_app
 from shoprelay.web.serving import serving
 
@@ -61,8 +62,11 @@ async def relay_on(settings: Settings, port: int) -> AsyncIterator[RunningServic
     """shoprelay serving on `port`: a restart comes back at the address Shopify knows."""
     service = await Service.open(settings)
     try:
-        async with serving(create_app(service), port=port) as url:  # its lifespan starts it
-            yield RunningService(url, service)
+        async with (
+            serving(create_app(service), port=port) as url,  # its lifespan starts it
+            serving(create_admin_app(service)) as admin,
+        ):
+            yield RunningService(url, service, admin)
     finally:
         await service.close()
 

@@ -79,14 +79,14 @@ async def test_an_outage_is_closed_within_one_catch_up_interval(database_url: st
 
             await eventually(subscribed_again, timeout=INTERVAL + 10)
             # The log, status and /metrics say so.
-            document = (await shop.http.get(f"{relay.url}/status")).json()
+            document = (await shop.http.get(f"{relay.admin_url}/status")).json()
             status = document["shopify_admin"]
             # What catch-up read is counted apart from the webhooks.
             assert status["records"]["catchup"]["processed"] > 0
             assert sum(document["webhooks"].values()) == await _webhook_receipts(relay.store)
             assert status["subscriptions"]["recreated_total"] >= 2
             assert {"orders/create", "orders/updated"} <= set(status["subscriptions"]["recreated"])
-            metrics = (await shop.http.get(f"{relay.url}/metrics")).text
+            metrics = (await shop.http.get(f"{relay.admin_url}/metrics")).text
             assert "shoprelay_shopify_subscriptions_recreated_total" in metrics
 
         sent = collections.Counter(klaviyo_events(klaviyo))
