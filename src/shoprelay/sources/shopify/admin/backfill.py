@@ -23,7 +23,11 @@ from shoprelay.mapping.shopify_fields import ShopifyMetrics
 from shoprelay.mapping.values import from_sortable_utc, sortable_utc
 from shoprelay.sources.shopify.admin import bulk, convert, queries, shopstate
 from shoprelay.sources.shopify.admin.catchup import LEASE_TTL, RunBusy, utc_now
-from shoprelay.sources.shopify.admin.client import AdminClient, ShopifyAdminError
+from shoprelay.sources.shopify.admin.client import (
+    AdminClient,
+    ShopifyAdminError,
+    ShopifyAuthError,
+)
 from shoprelay.sources.shopify.admin.records import commit_records
 from shoprelay.store.database import Store
 from shoprelay.store.ingest import IngestWriter
@@ -151,7 +155,10 @@ class BackfillRun:
                 error=operation.get("errorCode"),
             )
             if operation.get("errorCode") == "ACCESS_DENIED":
-                break
+                raise ShopifyAuthError(
+                    f"Shopify refused the bulk query (ACCESS_DENIED): it needs the {scope} "
+                    "scope; add it to the custom app's Admin API access scopes"
+                )
             self.cursor.update(operation=await bulk.start(self.client, inner, scope), done=0)
             await self.save()
         raise ShopifyAdminError(
