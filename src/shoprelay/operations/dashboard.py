@@ -42,8 +42,8 @@ async def overview(
     rates = process.rates
     outbox = document["outbox"]
     sources = {"shipstation": document["shipstation"]}
-    if "shopify" in document:  # Shopify's catch-up, where this version reports one
-        sources["shopify"] = document["shopify"]
+    if "shopify_admin" in document:
+        sources["shopify"] = shopify_source(document["shopify_admin"])
     return {
         "generated_at": now,
         "queue": {
@@ -75,6 +75,21 @@ async def overview(
     }
 
 
+def shopify_source(admin: dict[str, Any]) -> dict[str, Any]:
+    """Shopify's catch-up in the shape of ShipStation's block: phase, last sync, watermark."""
+    if admin.get("catchup") != "on":
+        return {"enabled": False}
+    backfill = admin.get("backfill") or {}
+    phase = "catch-up" if backfill.get("done") else f"backfill {backfill.get('phase') or 'due'}"
+    return {
+        "phase": phase,
+        "last_sync_finished_at": (admin.get("last_catchup") or {}).get("at"),
+        "watermark": admin.get("watermark"),
+        "api_budget": admin.get("api_budget"),
+        "last_error": admin.get("last_error"),
+    }
+
+
 def alerts(
     document: dict[str, Any], process: ProcessView, now: float, stall_minutes: float
 ) -> list[dict[str, str]]:
@@ -99,7 +114,7 @@ def alerts(
         found.append(_alert("stalled", stalled))
     for name, source in (
         ("ShipStation", document["shipstation"]),
-        ("Shopify", document.get("shopify")),
+        ("Shopify", document.get("shopify_admin")),
     ):
         error = (source or {}).get("last_error")
         if error and error.get("kind") == "auth":

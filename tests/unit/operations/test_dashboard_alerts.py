@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shoprelay.operations.dashboard import ProcessView, alerts
+from shoprelay.operations.dashboard import ProcessView, alerts, shopify_source
 from shoprelay.operations.dead_letters import mask, mask_text
 
 NOW = 1_800_000_000.0
@@ -59,10 +59,30 @@ def test_a_pause_a_stopped_task_and_a_refused_key_are_stalls() -> None:
 
 
 def test_shopify_catch_up_is_read_where_status_reports_it() -> None:
-    refused = {"last_error": {"kind": "auth", "message": "invalid access token"}}
-    assert levels(status(shopify=refused)) == [
+    refused = {"catchup": "on", "last_error": {"kind": "auth", "message": "invalid access token"}}
+    assert levels(status(shopify_admin=refused)) == [
         "stalled: Shopify refused the API key: invalid access token"
     ]
+
+
+def test_shopify_catch_up_is_shown_in_shipstation_s_shape() -> None:
+    admin = {
+        "catchup": "on",
+        "watermark": "2026-12-04T10:00:00Z",
+        "last_catchup": {"at": "2026-12-04T10:15:00Z", "orders": 3},
+        "api_budget": {"remaining": 940, "limit": 1000, "restore_rate": 50.0},
+        "last_error": None,
+        "backfill": {"phase": "orders", "done": False},
+    }
+    assert shopify_source(admin) == {
+        "phase": "backfill orders",
+        "last_sync_finished_at": "2026-12-04T10:15:00Z",
+        "watermark": "2026-12-04T10:00:00Z",
+        "api_budget": {"remaining": 940, "limit": 1000, "restore_rate": 50.0},
+        "last_error": None,
+    }
+    assert shopify_source(admin | {"backfill": {"done": True}})["phase"] == "catch-up"
+    assert shopify_source({"catchup": "off", "reason": "no token"}) == {"enabled": False}
 
 
 def test_personal_data_is_masked_under_its_keys_and_emails_anywhere() -> None:

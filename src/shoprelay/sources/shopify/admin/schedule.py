@@ -104,10 +104,26 @@ async def one_round(
         CATCHUP_RECORDS.labels("order").inc(report.orders)
         CATCHUP_RECORDS.labels("customer").inc(report.customers)
         CATCHUP_LAST_SUCCESS.set_to_current_time()
-        await _record(store, shop, last_catchup=report.to_dict() | {"at": _now()}, last_error=None)
+        await _record(
+            store,
+            shop,
+            last_catchup=report.to_dict() | {"at": _now()},
+            last_error=None,
+            api_budget=_budget(client),
+        )
         return
     CATCHUP_RUNS.labels("failed").inc()
-    await _record(store, shop, last_error=error | {"at": _now()})
+    await _record(store, shop, last_error=error | {"at": _now()}, api_budget=_budget(client))
+
+
+def _budget(client: AdminClient) -> dict[str, float]:
+    """The cost bucket as Shopify's last answer left it, for status and the dashboard."""
+    bucket = client.bucket
+    return {
+        "remaining": round(bucket.available),
+        "limit": round(bucket.maximum),
+        "restore_rate": bucket.restore_rate,
+    }
 
 
 def _now() -> str:

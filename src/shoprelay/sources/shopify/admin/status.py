@@ -31,6 +31,7 @@ async def shopify_admin_status(conn: AsyncConnection, shop: str | None) -> dict[
         "watermark": catchup.get("watermark"),
         "last_catchup": report.get("last_catchup"),
         "last_error": report.get("last_error"),
+        "api_budget": report.get("api_budget"),
         "webhook_url": url.get("url"),
         "subscriptions": report.get("subscriptions"),
         # Records read by catch-up and backfill, by what their commit made of them.
