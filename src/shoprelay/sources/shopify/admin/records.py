@@ -61,11 +61,14 @@ async def commit_records(
     metrics: ShopifyMetrics,
     *,
     origin: str,
+    consents: Sequence[WebhookDelivery] = (),
 ) -> Counter[str]:
-    """Commit a page of records in one transaction; how many of each outcome, and items queued."""
-    if not payloads:
+    """Commit a page of records, and their customers' consent, in one transaction; how many of
+    each outcome, and items queued."""
+    if not payloads and not consents:
         return Counter()
-    outcomes = await writer.commit([delivery(shop, kind, p, metrics, origin) for p in payloads])
+    records = [delivery(shop, kind, p, metrics, origin) for p in payloads]
+    outcomes = await writer.commit([*records, *consents])
     counts: Counter[str] = Counter(outcome.outcome for outcome in outcomes)
     counts["items"] = sum(outcome.items for outcome in outcomes)
     return counts
