@@ -26,7 +26,7 @@ import orjson
 from shoprelay.mapping import consent as mapping
 from shoprelay.mapping.consent import EMAIL, SMS, ShopifyConsent
 from shoprelay.mapping.shopify_fields import UnmappableError
-from shoprelay.sources.shopify.admin.convert import legacy_id
+from shoprelay.sources.shopify.admin.convert import consent_payloads, legacy_id
 from shoprelay.sources.shopify.consent import EMAIL_TOPIC, SMS_TOPIC, SOURCE, change_plan
 from shoprelay.store.ingest import WebhookDelivery
 from shoprelay.store.plans import Plan
@@ -68,10 +68,10 @@ def consent_deliveries(
     (no state and no time: there is nothing to import, and no webhook would have come)."""
     deliveries = []
     customer_id = legacy_id(record)
+    payloads = consent_payloads(record)
     for channel, node, address in consent_nodes(record):
-        raw = orjson.dumps(
-            {"customer": record.get("id"), channel: node}, option=orjson.OPT_SORT_KEYS
-        )
+        # Kept as the consent webhook's JSON: a dead letter replays through the webhook path.
+        raw = orjson.dumps(payloads[channel], option=orjson.OPT_SORT_KEYS)
         receipt_id = f"{origin}:{channel}_consent:{customer_id}"
         try:
             consent = mapping.graphql_consent(channel, customer_id, node, address)
