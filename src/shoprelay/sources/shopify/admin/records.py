@@ -3,7 +3,8 @@
 Each record becomes a delivery of `orders/updated` or `customers/update` with a receipt id of
 its own (`catchup:order:ID:VERSION:DIGEST`), so a state seen twice is a duplicate, an older one than
 a webhook already applied is stale, and an event a webhook queued already is not queued again:
-its outbox key is the same.
+its outbox key is the same. A customer's marketing consent rides in the same transaction, one
+delivery per channel on the consent topics' own terms (`consents.py`).
 """
 
 from __future__ import annotations
