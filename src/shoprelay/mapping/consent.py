@@ -45,6 +45,8 @@ STATE_ACTIONS = {
 }
 # A consent object whose state is null: Shopify holds no consent for the channel.
 NO_STATE = "not_subscribed"
+# CustomerMarketingConsentState (2026-10's SMS consent) names NOT_SUBSCRIBED so.
+_NEVER = {"never_subscribed": NO_STATE}
 _PROPERTY_PREFIX = {EMAIL: "Email", SMS: "SMS"}
 
 
@@ -126,18 +128,29 @@ def sms_consent(payload: dict[str, Any]) -> ShopifyConsent:
 def graphql_consent(
     channel: str, customer_id: object, node: dict[str, Any], address: str | None
 ) -> ShopifyConsent:
-    """An Admin API `emailMarketingConsent` or `smsMarketingConsent` object, for the backfill."""
+    """An Admin API consent object, for the backfill and catch-up.
+
+    Either the deprecated `emailMarketingConsent` / `smsMarketingConsent` (`marketingState`,
+    `consentUpdatedAt`), or what 2026-10 has in their place: `defaultEmailAddress`
+    (`marketingState`, `marketingUpdatedAt`) and `defaultPhoneNumber.smsMarketingConsent`
+    (`state`, `updatedAt`, where NEVER_SUBSCRIBED is the older NOT_SUBSCRIBED).
+    """
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
-    state = text(node.get("marketingState"))
+    state = text(_first(node, "marketingState", "state"))
+    lowered = state.lower() if state else None
     return ShopifyConsent(
         channel=channel,
         customer_id=_customer_id({"id": customer_id}, "id"),
-        state=_state(state.lower() if state else None, channel),
-        updated_at=_time(node.get("consentUpdatedAt")),
+        state=_state(_NEVER.get(lowered, lowered) if lowered else None, channel),
+        updated_at=_time(_first(node, "consentUpdatedAt", "marketingUpdatedAt", "updatedAt")),
         email=email_address(address) if channel == EMAIL else None,
         phone_number=e164(address) if channel == SMS else None,
     )
+
+
+def _first(node: dict[str, Any], *keys: str) -> object:
+    return next((node[key] for key in keys if node.get(key) is not None), None)
 
 
 def live_change(consent: ShopifyConsent) -> ConsentChange:

@@ -33,10 +33,15 @@ def plan_sms(shop: str, payload: dict[str, Any], _: ShopifyMetrics) -> Plan:
 
 
 def _plan(shop: str, consent: ShopifyConsent) -> Plan:
+    return change_plan(shop, consent, mapping.live_change(consent))
+
+
+def change_plan(shop: str, consent: ShopifyConsent, change: ConsentChange) -> Plan:
+    """The plan of one channel's consent change, live (a webhook) or historical (a backfill)."""
     # The resource's version makes an older change that arrives later "stale": it queues
     # nothing. Changes committed side by side are ordered by the outbox's ordering key.
     ref = ResourceRef(f"{consent.channel}_consent", consent.customer_id, _version(consent))
-    items = consent_items(shop, consent, mapping.live_change(consent))
+    items = consent_items(shop, consent, change)
     # Remembered so a customers/delete, which carries only the id, finds this address too.
     profile = mapping.consent_profile(consent, shop)
     links = customer_links(consent.customer_id, profile) if profile else ()

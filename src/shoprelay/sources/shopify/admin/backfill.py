@@ -28,9 +28,10 @@ from shoprelay.sources.shopify.admin.client import (
     ShopifyAdminError,
     ShopifyAuthError,
 )
+from shoprelay.sources.shopify.admin.consents import consent_deliveries
 from shoprelay.sources.shopify.admin.records import commit_records
 from shoprelay.store.database import Store
-from shoprelay.store.ingest import IngestWriter
+from shoprelay.store.ingest import IngestWriter, WebhookDelivery
 from shoprelay.store.leases import release_lease, try_lease
 
 log = structlog.get_logger(__name__)
@@ -179,6 +180,10 @@ class BackfillRun:
         self.report.done = skip
         writer = IngestWriter(self.store)
         batch: list[dict[str, Any]] = []
+        consent: list[WebhookDelivery] = []
+        # The consent time Klaviyo records must be in the past: the range's end, fixed when
+        # the backfill started, so a resumed run plans the very same items.
+        as_of = from_sortable_utc(self.cursor["to"])
         seen = 0
         async for record in bulk.records(self.client, url):
             seen += 1
@@ -187,11 +192,13 @@ class BackfillRun:
                 continue
             if record.get("refunds"):
                 record["refunds"] = await self._refunds(record["id"])
+            if kind == "customer":
+                consent += consent_deliveries(self.shop, record, origin="backfill", as_of=as_of)
             batch.append(to_webhook(record))
             if len(batch) >= BATCH:
-                await self._commit(writer, kind, batch)
-                batch = []
-        await self._commit(writer, kind, batch)
+                await self._commit(writer, kind, batch, consent)
+                batch, consent = [], []
+        await self._commit(writer, kind, batch, consent)
 
     async def _refunds(self, order_id: str) -> list[dict[str, Any]]:
         """A refunded order's refunds in full: a bulk query cannot nest them."""
@@ -199,11 +206,17 @@ class BackfillRun:
         refunds = (data.get("order") or {}).get("refunds") or []
         return [refund for refund in refunds if isinstance(refund, dict)]
 
-    async def _commit(self, writer: IngestWriter, kind: str, batch: list[dict[str, Any]]) -> None:
+    async def _commit(
+        self,
+        writer: IngestWriter,
+        kind: str,
+        batch: list[dict[str, Any]],
+        consent: list[WebhookDelivery],
+    ) -> None:
         if not batch:
             return
         self.report.outcomes += await commit_records(
-            writer, self.shop, kind, batch, self.metrics, origin="backfill"
+            writer, self.shop, kind, batch, self.metrics, origin="backfill", consents=consent
         )
         if kind == "order":
             self.report.orders += len(batch)

@@ -23,6 +23,7 @@ from shoprelay.mapping.shopify_fields import ShopifyMetrics
 from shoprelay.mapping.values import from_sortable_utc, sortable_utc
 from shoprelay.sources.shopify.admin import convert, queries, shopstate
 from shoprelay.sources.shopify.admin.client import AdminClient
+from shoprelay.sources.shopify.admin.consents import consent_deliveries
 from shoprelay.sources.shopify.admin.records import commit_records
 from shoprelay.store.database import Store
 from shoprelay.store.ingest import IngestWriter
@@ -99,6 +100,8 @@ async def run_catchup(
             metrics,
             report,
             _renewer(store, lease, owner, lease_ttl),
+            started,
+            since,
         )
         for kind in ("customer", "order"):
             await run.pull(kind, since)
@@ -125,6 +128,8 @@ class _Run:
     metrics: ShopifyMetrics
     report: CatchupReport
     renew: Callable[[], Any]
+    started: datetime
+    since: datetime
 
     async def pull(self, kind: str, since: datetime) -> None:
         """Every page of one kind updated since `since`, each committed as it comes."""
@@ -143,8 +148,23 @@ class _Run:
                 for record in records:
                     await self._complete_lines(record)
             payloads = [to_webhook(record) for record in records]
+            # A consent changed within the gap is a missed webhook, sent live as it would have
+            # been; an older one is history (consents.py says why).
+            consent = [
+                found
+                for record in (records if kind == "customer" else [])
+                for found in consent_deliveries(
+                    self.shop, record, origin="catchup", as_of=self.started, live_since=self.since
+                )
+            ]
             self.report.outcomes += await commit_records(
-                self.writer, self.shop, kind, payloads, self.metrics, origin="catchup"
+                self.writer,
+                self.shop,
+                kind,
+                payloads,
+                self.metrics,
+                origin="catchup",
+                consents=consent,
             )
             if kind == "order":
                 self.report.orders += len(payloads)

@@ -249,3 +249,36 @@ _MONEY_FIELDS = (
     ("total_tax", "totalTaxSet"),
     ("total_discounts", "totalDiscountsSet"),
 )
+
+
+def consent_payloads(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A GraphQL Customer's consent, by channel, as the consent topics' webhooks carry it (the
+    dead-letter copy a person replays): 2026-10 keeps it on the default email address and phone
+    number, whose `NEVER_SUBSCRIBED` the webhooks call `not_subscribed`."""
+    found: dict[str, dict[str, Any]] = {}
+    customer_id = legacy_id(record)
+    email = record.get("defaultEmailAddress")
+    if isinstance(email, dict):
+        found["email"] = {
+            "customer_id": customer_id,
+            "email_address": email.get("emailAddress"),
+            "email_marketing_consent": {
+                "state": _lower(email.get("marketingState")),
+                "opt_in_level": _lower(email.get("marketingOptInLevel")),
+                "consent_updated_at": utc(email.get("marketingUpdatedAt")),
+            },
+        }
+    phone = record.get("defaultPhoneNumber")
+    sms = phone.get("smsMarketingConsent") if isinstance(phone, dict) else None
+    if isinstance(phone, dict) and isinstance(sms, dict):
+        state = _lower(sms.get("state"))
+        found["sms"] = {
+            "id": customer_id,
+            "phone": phone.get("phoneNumber"),
+            "sms_marketing_consent": {
+                "state": "not_subscribed" if state == "never_subscribed" else state,
+                "opt_in_level": _lower(sms.get("optInLevel")),
+                "consent_updated_at": utc(sms.get("updatedAt")),
+            },
+        }
+    return found

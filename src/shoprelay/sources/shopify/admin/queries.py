@@ -50,9 +50,13 @@ lineItems LINES { PAGE_INFO edges { node {
 } } }
 """.replace("MONEY", _MONEY).replace("ADDRESS", _ADDRESS)
 
+# With the customer's marketing consent, which since 2025-01 no customer webhook carries: in
+# 2026-10 it lives on the default email address and phone number (Customer.emailMarketingConsent
+# and smsMarketingConsent are deprecated). It costs one object a customer (smsMarketingConsent).
 _CUSTOMER = """
 id legacyResourceId firstName lastName state verifiedEmail note locale tags createdAt updatedAt
-defaultEmailAddress { emailAddress } defaultPhoneNumber { phoneNumber }
+defaultEmailAddress { emailAddress marketingState marketingOptInLevel marketingUpdatedAt }
+defaultPhoneNumber { phoneNumber smsMarketingConsent { state optInLevel updatedAt } }
 defaultAddress { ADDRESS }
 """.replace("ADDRESS", _ADDRESS)
 

@@ -3,7 +3,8 @@
 Each record becomes a delivery of `orders/updated` or `customers/update` with a receipt id of
 its own (`catchup:order:ID:VERSION:DIGEST`), so a state seen twice is a duplicate, an older one than
 a webhook already applied is stale, and an event a webhook queued already is not queued again:
-its outbox key is the same.
+its outbox key is the same. A customer's marketing consent rides in the same transaction, one
+delivery per channel on the consent topics' own terms (`consents.py`).
 """
 
 from __future__ import annotations
@@ -61,11 +62,14 @@ async def commit_records(
     metrics: ShopifyMetrics,
     *,
     origin: str,
+    consents: Sequence[WebhookDelivery] = (),
 ) -> Counter[str]:
-    """Commit a page of records in one transaction; how many of each outcome, and items queued."""
-    if not payloads:
+    """Commit a page of records, and their customers' consent, in one transaction; how many of
+    each outcome, and items queued."""
+    if not payloads and not consents:
         return Counter()
-    outcomes = await writer.commit([delivery(shop, kind, p, metrics, origin) for p in payloads])
+    records = [delivery(shop, kind, p, metrics, origin) for p in payloads]
+    outcomes = await writer.commit([*records, *consents])
     counts: Counter[str] = Counter(outcome.outcome for outcome in outcomes)
     counts["items"] = sum(outcome.items for outcome in outcomes)
     return counts
