@@ -7,7 +7,12 @@ from typing import Any
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, event, select
 
-from shoprelay.store.dialects.sqlite import DIALECT, MAX_ROWS_PER_INSERT, chunk_sizes
+from shoprelay.store.dialects.sqlite import (
+    DIALECT,
+    MAX_ROWS_PER_INSERT,
+    SMALLEST_POWER,
+    chunk_sizes,
+)
 
 rows_table = Table(
     "rows",
@@ -17,13 +22,16 @@ rows_table = Table(
 )
 
 
-def test_any_number_of_rows_splits_into_powers_of_two_up_to_the_largest() -> None:
+def test_any_number_of_rows_splits_into_powers_of_two_and_one_small_rest() -> None:
     for rows in range(0, 1_000):
         sizes = chunk_sizes(rows, 100)
         assert sum(sizes) == rows
-        assert set(sizes) <= {64, 32, 16, 8, 4, 2, 1}
+        assert set(sizes) <= {64, 32, 16, *range(1, 16)}
         assert sizes == sorted(sizes, reverse=True)
-        assert len(sizes) <= rows // 64 + 6
+        assert len(sizes) <= rows // 64 + 3
+        assert sum(1 for size in sizes if size < 16) <= 1
+    assert chunk_sizes(5, 8) == [5]
+    assert chunk_sizes(3, 1) == [1, 1, 1]
 
 
 def test_groups_of_every_size_share_a_few_insert_texts_and_every_row_lands() -> None:
@@ -48,4 +56,5 @@ def test_groups_of_every_size_share_a_few_insert_texts_and_every_row_lands() -> 
         stored = conn.execute(select(rows_table.c.id, rows_table.c.name)).all()
     engine.dispose()
     assert sorted(stored) == [(n, f"row {n}") for n in range(written)]
-    assert len(texts) == MAX_ROWS_PER_INSERT.bit_length()
+    powers = MAX_ROWS_PER_INSERT.bit_length() - SMALLEST_POWER.bit_length() + 1
+    assert len(texts) == powers + SMALLEST_POWER - 1

@@ -43,8 +43,10 @@ MAX_PARAMETERS = 32_766
 # statements, and a prepared statement's program grows with its rows (over 2 KiB a row of
 # the outbox). Sized to each group, nearly every group's text was new, and the writer's one
 # connection kept up to 128 of them, MiBs each, for its life. Sizes in powers of two up to
-# this give a table at most 8 texts, under 1 MiB together.
+# this, and fewer rows than the smallest in one statement, give a table at most 19 texts,
+# under 1 MiB together, and a group of fewer than 128 rows at most 4 statements a table.
 MAX_ROWS_PER_INSERT = 128
+SMALLEST_POWER = 16
 
 
 def require_supported(version: tuple[int, ...]) -> None:
@@ -203,12 +205,16 @@ def _parameter_cap(conn: Connection) -> int:
 
 
 def chunk_sizes(rows: int, largest: int) -> list[int]:
-    """`rows` as statements of a few fixed sizes: as many of the largest power of two up to
-    `largest` as fit, then the rest's binary digits, largest first."""
+    """`rows` as statements of a few sizes, largest first: as many of the largest power of two
+    up to `largest` as fit, the rest's binary digits down to SMALLEST_POWER, then what is left
+    (fewer rows than that) in one."""
     top = 1 << (max(1, largest).bit_length() - 1)
+    smallest = min(SMALLEST_POWER, top)
     sizes = [top] * (rows // top)
     rest = rows % top
-    return sizes + [1 << bit for bit in reversed(range(top.bit_length())) if rest >> bit & 1]
+    sizes += [1 << bit for bit in reversed(range(top.bit_length())) if rest >> bit & 1]
+    sizes = [size for size in sizes if size >= smallest]
+    return [*sizes, rest % smallest] if rest % smallest else sizes
 
 
 @functools.lru_cache(maxsize=32)
