@@ -39,6 +39,14 @@ SYNCHRONOUS = "shoprelay_synchronous"  # what this connection is set to, in its 
 OLDEST_SQLITE = (3, 35, 0)
 # Bound parameters per statement where the driver cannot tell: SQLite's default since 3.32.
 MAX_PARAMETERS = 32_766
+# Most rows in one multi-row INSERT. pysqlite keeps a connection's last 128 prepared
+# statements, and a prepared statement's program grows with its rows (over 2 KiB a row of
+# the outbox). Sized to each group, nearly every group's text was new, and the writer's one
+# connection kept up to 128 of them, MiBs each, for its life. Sizes in powers of two up to
+# this, and fewer rows than the smallest in one statement, give a table at most 19 texts,
+# under 1 MiB together, and a group of fewer than 128 rows at most 4 statements a table.
+MAX_ROWS_PER_INSERT = 128
+SMALLEST_POWER = 16
 
 
 def require_supported(version: tuple[int, ...]) -> None:
@@ -137,11 +145,13 @@ class SQLiteDialect:
             conn.execute(statement, rows)
             return
         sql, values, order = form
-        per_statement = max(1, _parameter_cap(conn) // len(order))
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
+        largest = min(MAX_ROWS_PER_INSERT, _parameter_cap(conn) // len(order))
+        start = 0
+        for size in chunk_sizes(len(rows), largest):
+            chunk = rows[start : start + size]
+            start += size
             flat = tuple(row[name] for row in chunk for name in order)
-            conn.exec_driver_sql(_with_rows(sql, values, len(chunk)), flat)
+            conn.exec_driver_sql(_with_rows(sql, values, size), flat)
 
     def one_of(self, column: Any, values: Sequence[Any]) -> Any:
         # One JSON array, not a parameter per value: binding 1,000 of them is Python work done
@@ -194,6 +204,19 @@ def _parameter_cap(conn: Connection) -> int:
     return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)) if getlimit else MAX_PARAMETERS
 
 
+def chunk_sizes(rows: int, largest: int) -> list[int]:
+    """`rows` as statements of a few sizes, largest first: as many of the largest power of two
+    up to `largest` as fit, the rest's binary digits down to SMALLEST_POWER, then what is left
+    (fewer rows than that) in one."""
+    top = 1 << (max(1, largest).bit_length() - 1)
+    smallest = min(SMALLEST_POWER, top)
+    sizes = [top] * (rows // top)
+    rest = rows % top
+    sizes += [1 << bit for bit in reversed(range(top.bit_length())) if rest >> bit & 1]
+    sizes = [size for size in sizes if size >= smallest]
+    return [*sizes, rest % smallest] if rest % smallest else sizes
+
+
 @functools.lru_cache(maxsize=32)
 def _multi_row_form(
     statement: Any, names: tuple[str, ...], dialect: Any
@@ -209,7 +232,7 @@ def _multi_row_form(
     return sql, values, order
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=128)
 def _with_rows(sql: str, values: str, rows: int) -> str:
     return sql.replace(values, ", ".join([values] * rows), 1)
 
