@@ -36,6 +36,14 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--profiles", type=int, default=40_000, help="drain: backlog profiles")
     parser.add_argument("--window", type=float, default=60.0, help="drain: measured seconds")
     parser.add_argument("--backlog", type=int, default=1_000_000, help="memory: large backlog")
+    parser.add_argument(
+        "--orders",
+        type=int,
+        nargs=2,
+        default=[2_000, 10_000],
+        metavar=("SMALL", "LARGE"),
+        help="shopify: orders in the shop for the two backfills (the issue's size: 5000 20000)",
+    )
     args = parser.parse_args()
     # argparse cannot combine nargs="*" with choices when none are given, so check here.
     if unknown := set(args.scenarios) - set(SCENARIOS) - set(EXTRA_SCENARIOS):
@@ -61,7 +69,7 @@ async def main(args: argparse.Namespace) -> None:
         if "shipstation" in scenarios:
             await shipstation.run(shipstation.ShipStationSize(), work)
         if "shopify" in scenarios:
-            await shopify.run(backends, shopify.ShopifySize(), work)
+            await shopify.run(backends, shopify.ShopifySize(orders=tuple(args.orders)), work)
         if "memory" in scenarios:
             await memory.run(backends, memory.MemorySize(large=args.backlog), work)
         if "paths" in scenarios:
